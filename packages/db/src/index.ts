@@ -1,0 +1,13 @@
+export { openPostgres } from "./adapters/pg.ts";
+export { openPglite } from "./adapters/pglite.ts";
+export { type Clock, ManualClock, systemClock, epochSeconds } from "./clock.ts";
+export {
+  type Database,
+  type Queryable,
+  type QueryResult,
+  type Statement,
+  isUniqueViolation,
+  statement,
+} from "./database.ts";
+export { migrate, migrations, type Migration } from "./migrate.ts";
+export { openDatabase, type DatabaseOptions } from "./open.ts";

@@ -1,0 +1,20 @@
+import { mkdirSync } from "node:fs";
+import { openPostgres } from "./adapters/pg.ts";
+import { openPglite } from "./adapters/pglite.ts";
+import type { Database } from "./database.ts";
+
+export interface DatabaseOptions {
+  /** `postgres://…`; when absent, embedded PGlite is used. */
+  url?: string;
+  /** PGlite data directory, or `memory://`. */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+/** Opens PostgreSQL when a URL is given, otherwise embedded PGlite in `dataDir`. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.url) return openPostgres(options.url, { max: options.poolSize });
+  const dir = options.dataDir ?? "memory://";
+  if (!dir.startsWith("memory://")) mkdirSync(dir, { recursive: true });
+  return openPglite(dir);
+}
