@@ -1,0 +1,20 @@
+/** Mutual exclusion between everything that shares one token store (tabs, processes). */
+export interface Lock {
+  /** Runs `fn` while holding the lock called `name`; other holders wait. */
+  run<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** A lock that serialises callers inside this JavaScript realm only. */
+export function processLock(): Lock {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    async run(name, fn) {
+      const previous = tails.get(name) ?? Promise.resolve();
+      const result = previous.catch(() => undefined).then(fn);
+      const tail = result.catch(() => undefined);
+      tails.set(name, tail);
+      void tail.then(() => tails.get(name) === tail && tails.delete(name));
+      return result;
+    },
+  };
+}

@@ -1,0 +1,40 @@
+// Explicit protocol steps: each is one request, its inputs and outputs spelled out.
+export { discover, type AuthorizationServerMetadata, type DiscoverOptions } from "./discovery.ts";
+export { passwordGrant, type PasswordGrantParameters } from "./grants/password.ts";
+export { refreshTokens } from "./grants/refresh-token.ts";
+export { revokeToken } from "./revocation.ts";
+export type { ClientCredentials } from "./client-auth.ts";
+export type { FetchLike, TokenResult } from "./token-response.ts";
+
+// Refresh profiles: standard OAuth 2, a declarative JSON mapping, or a function.
+export { oauth2Profile } from "./profiles/oauth2.ts";
+export { jsonProfile, type JsonProfileOptions, type ResponseMapping } from "./profiles/json-mapping.ts";
+export type { RefreshContext, RefreshFunction, RefreshProfile } from "./profiles/refresh-profile.ts";
+
+// The session built on those steps.
+export { createSession, type Session, type SessionOptions } from "./session/create-session.ts";
+export type { SessionEvents } from "./session/events.ts";
+export type { RetryPolicy } from "./session/retry.ts";
+export type { StoredSession, TokenSet } from "./session/stored-session.ts";
+
+// Storage and coordination.
+export { memoryStorage, type TokenStorage } from "./storage/token-storage.ts";
+export { webStorage } from "./storage/web-storage.ts";
+export { indexedDBStorage } from "./storage/indexeddb.ts";
+export { lockedStorage, type LockedStorage } from "./storage/locked.ts";
+export { processLock, type Lock } from "./coordination/lock.ts";
+export { webLock } from "./coordination/web-lock.ts";
+
+// Time and errors.
+export { systemClock, type Clock } from "./clock.ts";
+export {
+  BodyNotReplayableError,
+  DiscoveryError,
+  EvergreenError,
+  InvalidResponseError,
+  NetworkError,
+  RefreshFailedError,
+  SessionExpiredError,
+  StorageLockedError,
+  TokenEndpointError,
+} from "./errors.ts";

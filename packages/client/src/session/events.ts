@@ -1,0 +1,35 @@
+import type { SessionExpiredError } from "../errors.ts";
+
+export interface SessionEvents {
+  /** New tokens: refreshed here (`source: "this"`) or by another tab/process (`"other"`). */
+  refreshed: { expiresAt: number | undefined; source: "this" | "other" };
+  /** The session is over (refresh token rejected); emitted once per session, in every tab. */
+  expired: { error: SessionExpiredError };
+  /** `logout()` ran here or in another tab. */
+  logout: Record<string, never>;
+}
+
+export type Listener<K extends keyof SessionEvents> = (event: SessionEvents[K]) => void;
+
+export class Emitter {
+  readonly #listeners = new Map<keyof SessionEvents, Set<(event: never) => void>>();
+
+  on<K extends keyof SessionEvents>(name: K, listener: Listener<K>): () => void {
+    const set = this.#listeners.get(name) ?? new Set();
+    this.#listeners.set(name, set);
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  emit<K extends keyof SessionEvents>(name: K, event: SessionEvents[K]): void {
+    for (const listener of this.#listeners.get(name) ?? []) {
+      try {
+        (listener as Listener<K>)(event);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import type { TokenResult } from "../token-response.ts";
+
+/** The tokens a session holds. Times are epoch milliseconds on the issuer's clock. */
+export interface TokenSet {
+  accessToken: string;
+  tokenType: string;
+  refreshToken?: string;
+  /** When the access token expires; absent when the server gave no hint (then only a 401 refreshes). */
+  expiresAt?: number;
+  /** When the tokens were obtained. */
+  receivedAt: number;
+  scope?: string;
+  idToken?: string;
+}
+
+/** The record kept in storage, one per session key. */
+export interface StoredSession {
+  version: 1;
+  tokens: TokenSet;
+  /**
+   * In-flight marker: set (to the server time the refresh started) before a refresh request is
+   * sent, removed when its result is stored. Found set by a later reader, it means a refresh was
+   * cut off (app killed, response lost): the reader refreshes at once, while the issuer's reuse
+   * grace window still hands out the same successor.
+   */
+  refreshingSince?: number;
+}
+
+/** Reads `exp` from a JWT's payload, without verifying it (the SDK only needs a hint of expiry). */
+export function jwtExpiry(token: string): number | undefined {
+  const payload = token.split(".")[1];
+  if (!payload || token.split(".").length !== 3) return undefined;
+  try {
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Turns a token response into the tokens to keep.
+ *
+ * Refresh-token retention policy: when a response carries no `refresh_token` (a server that
+ * does not rotate), the refresh token we already had is kept and used again. When it carries
+ * one, the new one replaces the old, which is never used again.
+ *
+ * Expiry: `expires_in` counted from when the request was sent (on the server's clock, so a
+ * skewed device clock does not matter), else an absolute `expiresAt`, else the JWT's `exp`.
+ */
+export function tokenSetFrom(result: TokenResult, sentAt: number, previous?: TokenSet): TokenSet {
+  const expiresAt =
+    result.expiresIn !== undefined
+      ? sentAt + result.expiresIn * 1000
+      : (result.expiresAt ?? jwtExpiry(result.accessToken));
+  const tokens: TokenSet = {
+    accessToken: result.accessToken,
+    tokenType: result.tokenType,
+    receivedAt: sentAt,
+  };
+  const refreshToken = result.refreshToken ?? previous?.refreshToken;
+  if (refreshToken !== undefined) tokens.refreshToken = refreshToken;
+  if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
+  const scope = result.scope ?? previous?.scope;
+  if (scope !== undefined) tokens.scope = scope;
+  const idToken = result.idToken ?? previous?.idToken;
+  if (idToken !== undefined) tokens.idToken = idToken;
+  return tokens;
+}
+
+export function decodeStoredSession(value: string | null): StoredSession | null {
+  if (!value) return null;
+  try {
+    const parsed = JSON.parse(value) as StoredSession;
+    return parsed?.version === 1 && typeof parsed.tokens?.accessToken === "string" ? parsed : null;
+  } catch {
+    return null;
+  }
+}
