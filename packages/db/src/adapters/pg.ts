@@ -5,7 +5,9 @@ import type { Database, Queryable, QueryResult, Statement } from "../database.ts
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
 
 function toConfig(sql: string | Statement, params: unknown[] | undefined) {
-  return typeof sql === "string" ? { text: sql, values: params } : { name: sql.name, text: sql.text, values: params };
+  return typeof sql === "string"
+    ? { text: sql, values: params }
+    : { name: sql.name, text: sql.text, values: params };
 }
 
 function wrap(client: pg.PoolClient | pg.Pool): Queryable {

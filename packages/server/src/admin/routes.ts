@@ -1,0 +1,115 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { IssuerContext } from "../context.ts";
+import { digestsEqual, sha256 } from "../crypto/opaque-token.ts";
+import { AdminApiError } from "../errors.ts";
+import { auditQueries } from "../queries.ts";
+import { createClient, deleteClient, getClient, listClients, updateClient } from "./client-store.ts";
+import { listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
+import { createUser, deleteUser, findUser, listUsers, updateUser } from "./user-store.ts";
+
+type Params = { id: string; sid: string; client_id: string };
+
+function body(req: FastifyRequest): Record<string, unknown> {
+  if (typeof req.body !== "object" || req.body === null || Array.isArray(req.body)) {
+    throw new AdminApiError("invalid_request", "the body must be a JSON object");
+  }
+  return req.body as Record<string, unknown>;
+}
+
+function paging(req: FastifyRequest): [number, number] {
+  const q = req.query as { limit?: string; offset?: string };
+  const limit = Number(q.limit ?? 100);
+  const offset = Number(q.offset ?? 0);
+  return [Number.isFinite(limit) ? limit : 100, Number.isFinite(offset) ? offset : 0];
+}
+
+/**
+ * The admin API under /admin, authorised by `Authorization: Bearer $EVERGREEN_ADMIN_TOKEN`.
+ * Users, clients, a user's sessions, signing keys, the audit trail.
+ */
+export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerContext; adminToken: string }) {
+  const { ctx } = opts;
+  const { db, clock } = ctx;
+  const expected = sha256(opts.adminToken);
+
+  app.addHook("onRequest", async (req) => {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+    if (!m || !digestsEqual(sha256(m[1]!), expected)) {
+      throw new AdminApiError("unauthorized", "a valid admin token is required");
+    }
+  });
+  app.addHook("onSend", async (_req, reply) => {
+    reply.header("Cache-Control", "no-store");
+  });
+
+  app.post("/admin/users", async (req, reply) =>
+    reply.code(201).send(await createUser(db, clock, body(req))),
+  );
+  app.get("/admin/users", async (req) => listUsers(db, ...paging(req)));
+  app.get<{ Params: Params }>("/admin/users/:id", async (req) => findUser(db, req.params.id));
+  app.patch<{ Params: Params }>("/admin/users/:id", async (req) =>
+    updateUser(db, clock, req.params.id, body(req)),
+  );
+  app.delete<{ Params: Params }>("/admin/users/:id", async (req, reply) => {
+    await deleteUser(db, req.params.id);
+    return reply.code(204).send();
+  });
+  app.get<{ Params: Params }>("/admin/users/:id/sessions", async (req) => {
+    const user = await findUser(db, req.params.id);
+    return listSessions(db, clock, user.id);
+  });
+  app.delete<{ Params: Params }>("/admin/users/:id/sessions", async (req) => {
+    const user = await findUser(db, req.params.id);
+    return { revoked: await revokeAllSessions(db, clock, user.id) };
+  });
+  app.delete<{ Params: Params }>("/admin/users/:id/sessions/:sid", async (req, reply) => {
+    const user = await findUser(db, req.params.id);
+    await revokeSession(db, clock, user.id, req.params.sid);
+    return reply.code(204).send();
+  });
+
+  app.post("/admin/clients", async (req, reply) =>
+    reply.code(201).send(await createClient(db, clock, body(req))),
+  );
+  app.get("/admin/clients", async (req) => listClients(db, ...paging(req)));
+  app.get<{ Params: Params }>("/admin/clients/:client_id", async (req) =>
+    getClient(db, req.params.client_id),
+  );
+  app.patch<{ Params: Params }>("/admin/clients/:client_id", async (req) => {
+    const updated = await updateClient(db, clock, req.params.client_id, body(req));
+    ctx.clients.invalidate(req.params.client_id);
+    return updated;
+  });
+  app.delete<{ Params: Params }>("/admin/clients/:client_id", async (req, reply) => {
+    await deleteClient(db, req.params.client_id);
+    ctx.clients.invalidate(req.params.client_id);
+    return reply.code(204).send();
+  });
+
+  app.get("/admin/keys", async () =>
+    ctx.keys.jwks().keys.map((k) => ({ kid: k.kid, alg: k.alg, current: k.kid === ctx.keys.current().kid })),
+  );
+  app.post("/admin/keys/rotate", async (_req, reply) => {
+    const key = await ctx.keys.rotate(await maxAccessTtl(ctx));
+    return reply.code(201).send({ kid: key.kid, alg: key.alg });
+  });
+
+  app.get("/admin/audit", async (req) => {
+    const q = req.query as { type?: string; user_id?: string; limit?: string };
+    const userId = q.user_id && /^[0-9a-f-]{36}$/i.test(q.user_id) ? q.user_id : null;
+    const { rows } = await db.query(auditQueries.list, [
+      q.type ?? null,
+      userId,
+      Math.min(Number(q.limit) || 100, 1000),
+    ]);
+    return rows;
+  });
+}
+
+/** Rotation overlap: the longest access-token lifetime of any client, plus a minute of slack. */
+export async function maxAccessTtl(ctx: Pick<IssuerContext, "db">): Promise<number> {
+  const { rows } = await ctx.db.query<{ ttl: number | null }>(
+    "SELECT max(access_token_ttl)::int AS ttl FROM clients",
+  );
+  return (rows[0]?.ttl ?? 600) + 60;
+}

@@ -1,0 +1,49 @@
+import type { Clock, Queryable } from "@evergreen/db";
+import { AdminApiError } from "../errors.ts";
+import { sessionQueries, tokenQueries } from "../queries.ts";
+
+export interface SessionSummary {
+  sid: string;
+  client_id: string;
+  scope: string;
+  created_at: Date;
+  last_refreshed_at: Date | null;
+  idle_expires_at: Date | null;
+  absolute_expires_at: Date;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  active: boolean;
+}
+
+/** A user's sessions (refresh-token families), newest first. */
+export async function listSessions(db: Queryable, clock: Clock, userId: string): Promise<SessionSummary[]> {
+  const { rows } = await db.query<SessionSummary>(sessionQueries.listForUser, [userId, clock.now()]);
+  return rows.map((r) => ({ ...r, active: r.active === true }));
+}
+
+/** Revokes one session of a user; 404 if it is not theirs. */
+export async function revokeSession(db: Queryable, clock: Clock, userId: string, sid: string): Promise<void> {
+  if (!/^[0-9a-f-]{36}$/i.test(sid)) throw new AdminApiError("not_found", "no such session");
+  const { rows } = await db.query(sessionQueries.familyOfUser, [sid, userId]);
+  if (!rows[0]) throw new AdminApiError("not_found", "no such session");
+  await revoke(db, clock, sid);
+}
+
+/** Revokes every live session of a user ("log out everywhere"); returns how many. */
+export async function revokeAllSessions(db: Queryable, clock: Clock, userId: string): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(sessionQueries.liveFamiliesOfUser, [userId]);
+  for (const r of rows) await revoke(db, clock, r.id);
+  return rows.length;
+}
+
+function revoke(db: Queryable, clock: Clock, sid: string) {
+  return db.query(tokenQueries.revokeFamily, [
+    sid,
+    clock.now(),
+    "revoked_by_admin",
+    "session_revoked",
+    null,
+    null,
+    JSON.stringify({ via: "admin" }),
+  ]);
+}

@@ -1,0 +1,122 @@
+import { randomUUID } from "node:crypto";
+import { type Clock, type Queryable, isUniqueViolation } from "@evergreen/db";
+import { hashPassword } from "../crypto/password.ts";
+import { AdminApiError } from "../errors.ts";
+import { userQueries } from "../queries.ts";
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface UserInput {
+  username?: unknown;
+  password?: unknown;
+  email?: unknown;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function checkUsername(v: unknown): string {
+  if (typeof v !== "string" || v.length < 1 || v.length > 255 || /[\s\p{Cc}]/u.test(v)) {
+    throw new AdminApiError(
+      "invalid_request",
+      "username must be 1-255 characters without spaces or control characters",
+    );
+  }
+  return v;
+}
+
+function checkPassword(v: unknown): string {
+  if (typeof v !== "string" || v.length < 8 || v.length > 1024) {
+    throw new AdminApiError("invalid_request", "password must be 8-1024 characters");
+  }
+  return v;
+}
+
+function checkEmail(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== "string" || v.length > 320 || !/^[^\s@]+@[^\s@]+$/.test(v)) {
+    throw new AdminApiError("invalid_request", "email must be an email address");
+  }
+  return v;
+}
+
+/** Creates a user with an scrypt password hash. Usernames are unique. */
+export async function createUser(db: Queryable, clock: Clock, input: UserInput): Promise<User> {
+  const username = checkUsername(input.username);
+  const password = checkPassword(input.password);
+  const email = checkEmail(input.email);
+  const passwordHash = await hashPassword(password);
+  try {
+    const { rows } = await db.query<User>(userQueries.insert, [
+      randomUUID(),
+      username,
+      email,
+      passwordHash,
+      clock.now(),
+    ]);
+    return rows[0]!;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a user with this username exists");
+    throw err;
+  }
+}
+
+/** Looks a user up by id or, failing that, by username. */
+export async function findUser(db: Queryable, idOrUsername: string): Promise<User> {
+  if (UUID.test(idOrUsername)) {
+    const { rows } = await db.query<User>(userQueries.byId, [idOrUsername]);
+    if (rows[0]) return rows[0];
+  }
+  const { rows } = await db.query<User & { password_hash?: string }>(userQueries.byUsername, [idOrUsername]);
+  const u = rows[0];
+  if (!u) throw new AdminApiError("not_found", "no such user");
+  delete u.password_hash;
+  return u;
+}
+
+export async function listUsers(db: Queryable, limit = 100, offset = 0): Promise<User[]> {
+  const { rows } = await db.query<User>(userQueries.list, [
+    Math.min(Math.max(limit, 1), 1000),
+    Math.max(offset, 0),
+  ]);
+  return rows;
+}
+
+export async function updateUser(
+  db: Queryable,
+  clock: Clock,
+  idOrUsername: string,
+  input: UserInput,
+): Promise<User> {
+  const user = await findUser(db, idOrUsername);
+  const username = input.username === undefined ? null : checkUsername(input.username);
+  const hasEmail = input.email !== undefined;
+  const email = hasEmail ? checkEmail(input.email) : null;
+  const passwordHash =
+    input.password === undefined ? null : await hashPassword(checkPassword(input.password));
+  try {
+    const { rows } = await db.query<User>(userQueries.update, [
+      user.id,
+      username,
+      hasEmail,
+      email,
+      passwordHash,
+      clock.now(),
+    ]);
+    return rows[0]!;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a user with this username exists");
+    throw err;
+  }
+}
+
+/** Deletes a user; their sessions and refresh tokens go with them. */
+export async function deleteUser(db: Queryable, idOrUsername: string): Promise<void> {
+  const user = await findUser(db, idOrUsername);
+  await db.query(userQueries.delete, [user.id]);
+}

@@ -1,0 +1,140 @@
+import { type Clock, type Database, systemClock } from "@evergreen/db";
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { adminRoutes } from "./admin/routes.ts";
+import { ClientRegistry } from "./clients.ts";
+import type { ServerConfig } from "./config.ts";
+import type { IssuerContext } from "./context.ts";
+import { parseKeyRing } from "./crypto/secret-box.ts";
+import { AdminApiError, BearerTokenError, OAuthError } from "./errors.ts";
+import { FORM_BODY_LIMIT, registerFormParser } from "./form-body.ts";
+import { createAccessTokenVerifier } from "./guard/verify.ts";
+import { SigningKeyStore } from "./keys/signing-keys.ts";
+import { loggerOptions } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limit/limiter.ts";
+import { MemoryRateLimitStore } from "./rate-limit/memory-store.ts";
+import { RedisRateLimitStore } from "./rate-limit/redis-store.ts";
+import { discoveryRoutes } from "./routes/discovery.ts";
+import { introspectRoutes } from "./routes/introspect.ts";
+import { jwksRoutes } from "./routes/jwks.ts";
+import { revokeRoutes } from "./routes/revoke.ts";
+import { tokenRoutes } from "./routes/token.ts";
+import { userinfoRoutes } from "./routes/userinfo.ts";
+
+export interface IssuerOptions {
+  config: ServerConfig;
+  db: Database;
+  adminToken: string;
+  clock?: Clock;
+  /** false silences request logs (tests, benchmarks). */
+  logger?: boolean;
+}
+
+export interface Issuer {
+  app: FastifyInstance;
+  ctx: IssuerContext;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the issuer on an open, migrated database: keys loaded (or generated once), every
+ * endpoint registered as its own plugin. Listening is the caller's choice (`app.listen`,
+ * or `app.inject` in tests).
+ */
+export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
+  const { config, db } = options;
+  const clock = options.clock ?? systemClock;
+  const app = Fastify({
+    logger: options.logger === false ? false : loggerOptions(config.logLevel),
+    bodyLimit: 64 * 1024,
+    trustProxy: process.env.EVERGREEN_TRUST_PROXY === "1",
+  });
+  const ring = parseKeyRing(config.encryptionKey);
+  const keys = new SigningKeyStore(db, ring, clock, config.signingAlg);
+  await keys.init();
+  const store = config.redisUrl ? new RedisRateLimitStore(config.redisUrl) : new MemoryRateLimitStore();
+  const ctx: IssuerContext = {
+    config,
+    db,
+    clock,
+    ring,
+    keys,
+    clients: new ClientRegistry(db, clock),
+    limiter: new RateLimiter(store, clock, config.rateLimit.enabled),
+    metrics: createMetrics(options.logger !== false),
+    log: app.log,
+    verifyAccessToken: createAccessTokenVerifier({
+      issuer: config.issuer,
+      audience: config.audience,
+      clock,
+      getKey: async (header) => {
+        const key = header.kid ? await keys.byKid(header.kid) : undefined;
+        if (!key || key.alg !== header.alg)
+          throw new BearerTokenError("invalid_token", "unknown signing key");
+        return key.publicKey;
+      },
+    }),
+  };
+
+  registerFormParser(app);
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof OAuthError) {
+      return reply
+        .code(err.status)
+        .headers(err.headers)
+        .header("Cache-Control", "no-store")
+        .header("Pragma", "no-cache")
+        .send(err.toJSON());
+    }
+    if (err instanceof AdminApiError)
+      return reply.code(err.status).header("Cache-Control", "no-store").send(err.toJSON());
+    if (err instanceof BearerTokenError) {
+      return reply.code(err.status).header("WWW-Authenticate", err.challenge("evergreen")).send(err.toJSON());
+    }
+    // Malformed input caught by Fastify itself (body too large, bad JSON, unknown media type,
+    // schema validation) is the client's fault: RFC 6749 invalid_request, never a 500.
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const description =
+        err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413
+          ? `the request body exceeds ${FORM_BODY_LIMIT} bytes`
+          : err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || status === 415
+            ? "unsupported content type"
+            : "malformed request";
+      return reply
+        .code(400)
+        .header("Cache-Control", "no-store")
+        .send({ error: "invalid_request", error_description: description });
+    }
+    req.log.error({ err: { type: err.name, code: err.code, stack: err.stack } }, "request failed");
+    return reply
+      .code(500)
+      .header("Cache-Control", "no-store")
+      .send({ error: "server_error", error_description: "internal error" });
+  });
+  app.setNotFoundHandler((_req, reply) =>
+    reply.code(404).send({ error: "not_found", error_description: "no such endpoint" }),
+  );
+
+  await app.register(discoveryRoutes, { ctx });
+  await app.register(jwksRoutes, { ctx });
+  await app.register(tokenRoutes, { ctx });
+  await app.register(revokeRoutes, { ctx });
+  await app.register(introspectRoutes, { ctx });
+  await app.register(userinfoRoutes, { ctx });
+  await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
+  app.get("/metrics", async (_req, reply) => {
+    reply.type(ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
+  app.get("/healthz", async () => ({ status: "ok" }));
+
+  return {
+    app,
+    ctx,
+    async close() {
+      await app.close();
+      await ctx.limiter.close();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import type { Clock, Database } from "@evergreen/db";
+import { clientQueries } from "./queries.ts";
+
+export type AuthMethod = "none" | "client_secret_basic" | "client_secret_post";
+export const AUTH_METHODS: AuthMethod[] = ["none", "client_secret_basic", "client_secret_post"];
+export const GRANT_TYPES = ["password", "refresh_token", "client_credentials", "authorization_code"] as const;
+
+export interface Client {
+  client_id: string;
+  client_name: string | null;
+  secret_hash: Buffer | null;
+  token_endpoint_auth_method: AuthMethod;
+  grant_types: string[];
+  redirect_uris: string[];
+  scope: string;
+  access_token_ttl: number;
+  refresh_token_idle_ttl: number;
+  refresh_token_absolute_ttl: number;
+  rotate_refresh_tokens: boolean;
+  refresh_token_reuse_grace: number;
+  max_sessions_per_user: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+// Clients are read on every token request. A few seconds of staleness in *other* processes
+// after an admin change is acceptable: every refresh statement re-joins the clients table,
+// so a deleted client cannot refresh even through a stale cache entry.
+const CACHE_TTL_MS = 5_000;
+
+/** Client lookups with a short, loss-safe cache. */
+export class ClientRegistry {
+  #cache = new Map<string, { client: Client | null; at: number }>();
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async get(clientId: string): Promise<Client | null> {
+    const hit = this.#cache.get(clientId);
+    const now = this.clock.now().getTime();
+    if (hit && now - hit.at < CACHE_TTL_MS && now >= hit.at) return hit.client;
+    const { rows } = await this.db.query<Client>(clientQueries.byId, [clientId]);
+    const client = rows[0] ?? null;
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(clientId, { client, at: now });
+    return client;
+  }
+
+  invalidate(clientId: string): void {
+    this.#cache.delete(clientId);
+  }
+}

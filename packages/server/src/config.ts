@@ -1,0 +1,83 @@
+import { join, resolve } from "node:path";
+import type { SigningAlg } from "./keys/signing-keys.ts";
+
+/** Everything the server reads from the environment, resolved once at start. */
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** The issuer identifier (`iss`), also the default access-token audience. */
+  issuer: string;
+  audience: string;
+  databaseUrl?: string;
+  dataDir: string;
+  adminToken?: string;
+  encryptionKey?: string;
+  signingAlg: SigningAlg;
+  rateLimit: RateLimitConfig;
+  redisUrl?: string;
+  logLevel: string;
+  /** Seconds between janitor runs in `serve`; 0 disables it. */
+  janitorInterval: number;
+  /** How long dead families and their tokens are kept (reuse still recognised), seconds. */
+  retention: number;
+  dbPoolSize: number;
+}
+
+export interface RateLimitConfig {
+  enabled: boolean;
+  /** Token-endpoint requests per IP per window. */
+  perIp: number;
+  /** Token-endpoint requests per client per window. */
+  perClient: number;
+  windowSeconds: number;
+  /** Failed password logins per username per loginWindowSeconds. */
+  failedLoginsPerUser: number;
+  loginWindowSeconds: number;
+}
+
+/** Client defaults when the admin API does not say otherwise (seconds). */
+export const CLIENT_DEFAULTS = {
+  access_token_ttl: 600,
+  refresh_token_idle_ttl: 14 * 24 * 3600,
+  refresh_token_absolute_ttl: 90 * 24 * 3600,
+  refresh_token_reuse_grace: 15,
+  max_sessions_per_user: 50,
+};
+
+function int(value: string | undefined, fallback: number): number {
+  const n = value === undefined || value === "" ? Number.NaN : Number(value);
+  return Number.isFinite(n) ? n : fallback;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const port = int(env.PORT, 8080);
+  const host = env.HOST || "127.0.0.1";
+  const issuer = (env.ISSUER || `http://${host.includes(":") ? `[${host}]` : host}:${port}`).replace(
+    /\/+$/,
+    "",
+  );
+  return {
+    port,
+    host,
+    issuer,
+    audience: env.EVERGREEN_AUDIENCE || issuer,
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: resolve(env.EVERGREEN_DATA_DIR || join(process.cwd(), ".evergreen")),
+    adminToken: env.EVERGREEN_ADMIN_TOKEN || undefined,
+    encryptionKey: env.EVERGREEN_ENCRYPTION_KEY || undefined,
+    signingAlg: env.EVERGREEN_SIGNING_ALG === "ES256" ? "ES256" : "EdDSA",
+    rateLimit: {
+      enabled: env.EVERGREEN_RATE_LIMIT !== "off",
+      perIp: int(env.EVERGREEN_RATE_LIMIT_PER_IP, 1200),
+      perClient: int(env.EVERGREEN_RATE_LIMIT_PER_CLIENT, 1200),
+      windowSeconds: 60,
+      failedLoginsPerUser: int(env.EVERGREEN_RATE_LIMIT_FAILED_LOGINS, 10),
+      loginWindowSeconds: 15 * 60,
+    },
+    redisUrl: env.REDIS_URL || undefined,
+    logLevel: env.LOG_LEVEL || "info",
+    janitorInterval: int(env.EVERGREEN_JANITOR_INTERVAL, 600),
+    retention: int(env.EVERGREEN_RETENTION, 7 * 24 * 3600),
+    dbPoolSize: int(env.EVERGREEN_DB_POOL, 16),
+  };
+}

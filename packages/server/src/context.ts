@@ -1,0 +1,24 @@
+import type { Clock, Database } from "@evergreen/db";
+import type { FastifyBaseLogger } from "fastify";
+import type { ClientRegistry } from "./clients.ts";
+import type { ServerConfig } from "./config.ts";
+import type { AccessTokenVerifier } from "./guard/verify.ts";
+import type { KeyRing } from "./crypto/secret-box.ts";
+import type { SigningKeyStore } from "./keys/signing-keys.ts";
+import type { IssuerMetrics } from "./metrics.ts";
+import type { RateLimiter } from "./rate-limit/limiter.ts";
+
+/** What every route and grant needs, built once per server and passed explicitly. */
+export interface IssuerContext {
+  config: ServerConfig;
+  db: Database;
+  clock: Clock;
+  ring: KeyRing;
+  keys: SigningKeyStore;
+  clients: ClientRegistry;
+  limiter: RateLimiter;
+  metrics: IssuerMetrics;
+  log: FastifyBaseLogger;
+  /** The same verification a resource server uses, with keys from the local store. */
+  verifyAccessToken: AccessTokenVerifier;
+}

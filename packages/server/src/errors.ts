@@ -1,0 +1,98 @@
+/**
+ * Protocol errors, one class per protocol, each carrying the standard `error` code a caller
+ * can switch on. Messages never contain tokens, secrets or passwords.
+ */
+
+/** RFC 6749 §5.2 (token, revocation, introspection endpoints). */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "invalid_scope"
+  | "unsupported_token_type"
+  | "too_many_requests"
+  | "server_error";
+
+const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  invalid_scope: 400,
+  unsupported_token_type: 400,
+  too_many_requests: 429,
+  server_error: 500,
+};
+
+export class OAuthError extends Error {
+  readonly status: number;
+  /** Extra response headers (WWW-Authenticate for Basic auth failures, Retry-After). */
+  readonly headers: Record<string, string>;
+  constructor(
+    readonly error: OAuthErrorCode,
+    readonly description: string,
+    headers: Record<string, string> = {},
+  ) {
+    super(description);
+    this.name = "OAuthError";
+    this.status = OAUTH_STATUS[error];
+    this.headers = headers;
+  }
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error, error_description: this.description };
+  }
+}
+
+/** RFC 6750 §3.1 (protected resources). */
+export type BearerErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope";
+
+export class BearerTokenError extends Error {
+  readonly status: number;
+  constructor(
+    readonly error: BearerErrorCode | null,
+    readonly description: string,
+    readonly scope?: string,
+  ) {
+    super(description);
+    this.name = "BearerTokenError";
+    this.status = error === "invalid_request" ? 400 : error === "insufficient_scope" ? 403 : 401;
+  }
+  /** The WWW-Authenticate challenge; a request with no credentials gets no error code (§3.1). */
+  challenge(realm: string): string {
+    const parts = [`realm="${realm}"`];
+    if (this.error)
+      parts.push(`error="${this.error}"`, `error_description="${this.description.replace(/"/g, "'")}"`);
+    if (this.scope) parts.push(`scope="${this.scope}"`);
+    return `Bearer ${parts.join(", ")}`;
+  }
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error ?? "invalid_token", error_description: this.description };
+  }
+}
+
+/** The admin API's errors: same JSON shape, HTTP-flavoured codes. */
+export type AdminErrorCode = "invalid_request" | "unauthorized" | "not_found" | "conflict";
+const ADMIN_STATUS: Record<AdminErrorCode, number> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+};
+
+export class AdminApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly error: AdminErrorCode,
+    readonly description: string,
+  ) {
+    super(description);
+    this.name = "AdminApiError";
+    this.status = ADMIN_STATUS[error];
+  }
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error, error_description: this.description };
+  }
+}

@@ -1,0 +1,53 @@
+import type { Client } from "../clients.ts";
+import type { IssuerContext } from "../context.ts";
+import { recordAudit } from "../audit.ts";
+import { verifyPassword } from "../crypto/password.ts";
+import { OAuthError } from "../errors.ts";
+import { type FormParams, param, requiredParam } from "../form-body.ts";
+import { userQueries } from "../queries.ts";
+import { grantScope, parseScope } from "../scope.ts";
+import { startSession } from "../tokens/session.ts";
+import type { TokenResponse } from "../tokens/token-response.ts";
+
+/**
+ * grant_type=password (RFC 6749 §4.3): first-party login for clients allowed to use it.
+ * Failed attempts are counted per username; past the limit the account answers 429 until the
+ * window ends, whatever the password.
+ */
+export async function passwordGrant(
+  ctx: IssuerContext,
+  client: Client,
+  params: FormParams,
+  ip: string,
+): Promise<TokenResponse> {
+  if (!client.grant_types.includes("password")) {
+    throw new OAuthError("unauthorized_client", "this client may not use the password grant");
+  }
+  const username = requiredParam(params, "username");
+  const password = requiredParam(params, "password");
+  const scope = grantScope(parseScope(param(params, "scope")), client.scope);
+  const rl = ctx.config.rateLimit;
+  const lockKey = `login:${username.toLowerCase()}`;
+  await ctx.limiter.check(lockKey, rl.failedLoginsPerUser);
+
+  const { rows } = await ctx.db.query<{ id: string; password_hash: string }>(userQueries.byUsername, [
+    username,
+  ]);
+  const user = rows[0];
+  if (!(await verifyPassword(password, user?.password_hash))) {
+    await ctx.limiter.record(lockKey, rl.loginWindowSeconds);
+    await recordAudit(ctx.db, {
+      at: ctx.clock.now(),
+      type: "login_failed",
+      userId: user?.id ?? null,
+      clientId: client.client_id,
+      ip,
+      detail: { reason: user ? "wrong password" : "unknown username" },
+    });
+    ctx.metrics.logins.inc({ outcome: "failed" });
+    throw new OAuthError("invalid_grant", "invalid username or password");
+  }
+  await ctx.limiter.forgive(lockKey);
+  ctx.metrics.logins.inc({ outcome: "ok" });
+  return startSession(ctx, client, user!.id, scope, ip);
+}

@@ -1,0 +1,298 @@
+import { randomUUID } from "node:crypto";
+import { recordAudit } from "../audit.ts";
+import type { Client } from "../clients.ts";
+import type { IssuerContext } from "../context.ts";
+import {
+  REFRESH_TOKEN_PREFIX,
+  looksLikeRefreshToken,
+  newOpaqueToken,
+  sha256,
+  tokenId,
+} from "../crypto/opaque-token.ts";
+import { OAuthError } from "../errors.ts";
+import { type FormParams, param, requiredParam } from "../form-body.ts";
+import { tokenQueries } from "../queries.ts";
+import { formatScope, parseScope } from "../scope.ts";
+import { openSuccessor, sealSuccessor } from "../tokens/successor-seal.ts";
+import { type TokenResponse, accessTokenFor, tokenResponse } from "../tokens/token-response.ts";
+
+interface RefreshedRow {
+  family_id: string;
+  user_id: string;
+  scope: string;
+  expires_at: Date;
+  at_expires_at: Date;
+}
+
+interface InspectedRow {
+  family_id: string;
+  generation: number;
+  expires_at: Date;
+  consumed_at: Date | null;
+  successor_hash: Buffer | null;
+  successor_sealed: Buffer | null;
+  replay_until: Date | null;
+  user_id: string;
+  client_id: string;
+  scope: string;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  absolute_expires_at: Date;
+  s_created_at: Date | null;
+  s_at_jti: string | null;
+  s_at_kid: string | null;
+  s_at_expires_at: Date | null;
+  s_at_scope: string | null;
+}
+
+const INVALID = "the refresh token is invalid, expired or revoked";
+
+/**
+ * grant_type=refresh_token (RFC 6749 §6).
+ *
+ * The common case is one database round trip: a single statement consumes the presented token
+ * with a compare-and-set, inserts its successor and writes the audit event. Everything that is
+ * not the common case — a concurrent or retried use of the same token, reuse of an old one, an
+ * expired or revoked token — makes that statement match no row, and `explain` then reads the
+ * token's state to answer precisely.
+ */
+export async function refreshTokenGrant(
+  ctx: IssuerContext,
+  client: Client,
+  params: FormParams,
+  ip: string,
+): Promise<TokenResponse> {
+  if (!client.grant_types.includes("refresh_token")) {
+    throw new OAuthError("unauthorized_client", "this client may not use the refresh_token grant");
+  }
+  const presented = requiredParam(params, "refresh_token");
+  const requested = parseScope(param(params, "scope"));
+  // An access token (or anything else) is never a refresh token; no need to ask the database.
+  if (!looksLikeRefreshToken(presented)) throw new OAuthError("invalid_grant", INVALID);
+  const hash = sha256(presented);
+
+  for (let attempt = 0; ; attempt++) {
+    const current = attempt === 0 ? client : await freshClient(ctx, client.client_id);
+    const issued = current.rotate_refresh_tokens
+      ? await rotate(ctx, current, presented, hash, requested, ip)
+      : await slide(ctx, current, hash, requested, ip);
+    if (issued) return issued;
+    const outcome = await explain(ctx, current, presented, hash, requested, ip);
+    if (outcome !== "retry") return outcome;
+    // The token looked valid but did not match: the client's rotation setting changed under
+    // our cache, or a concurrent writer rolled back. Try once more with fresh client settings.
+    if (attempt >= 1) throw new OAuthError("invalid_grant", INVALID);
+  }
+}
+
+async function freshClient(ctx: IssuerContext, clientId: string): Promise<Client> {
+  ctx.clients.invalidate(clientId);
+  const c = await ctx.clients.get(clientId);
+  if (!c) throw new OAuthError("invalid_client", "client authentication failed");
+  return c;
+}
+
+async function rotate(
+  ctx: IssuerContext,
+  client: Client,
+  presented: string,
+  hash: Buffer,
+  requested: string[] | undefined,
+  ip: string,
+): Promise<TokenResponse | undefined> {
+  const now = ctx.clock.now();
+  const key = ctx.keys.current();
+  const jti = randomUUID();
+  const successor = newOpaqueToken(REFRESH_TOKEN_PREFIX);
+  const successorHash = sha256(successor);
+  const atScope = requested ? formatScope(requested) : null;
+  const { rows } = await ctx.db.query<RefreshedRow>(tokenQueries.rotate, [
+    hash,
+    client.client_id,
+    now,
+    successorHash,
+    sealSuccessor(presented, hash, successor),
+    jti,
+    key.kid,
+    requested ?? null,
+    atScope,
+    ip,
+  ]);
+  const row = rows[0];
+  if (!row) return undefined;
+  const scope = atScope ?? row.scope;
+  const at = accessTokenFor(
+    ctx,
+    {
+      sub: row.user_id,
+      clientId: client.client_id,
+      scope,
+      sid: row.family_id,
+      jti,
+      issuedAt: now,
+      expiresAt: row.at_expires_at,
+    },
+    key,
+  );
+  ctx.metrics.refreshes.inc({ outcome: "rotated" });
+  return tokenResponse(ctx.clock, at, row.at_expires_at, scope, successor);
+}
+
+async function slide(
+  ctx: IssuerContext,
+  client: Client,
+  hash: Buffer,
+  requested: string[] | undefined,
+  ip: string,
+): Promise<TokenResponse | undefined> {
+  const now = ctx.clock.now();
+  const key = ctx.keys.current();
+  const jti = randomUUID();
+  const atScope = requested ? formatScope(requested) : null;
+  const { rows } = await ctx.db.query<RefreshedRow>(tokenQueries.slide, [
+    hash,
+    client.client_id,
+    now,
+    jti,
+    key.kid,
+    requested ?? null,
+    atScope,
+    ip,
+  ]);
+  const row = rows[0];
+  if (!row) return undefined;
+  const scope = atScope ?? row.scope;
+  const at = accessTokenFor(
+    ctx,
+    {
+      sub: row.user_id,
+      clientId: client.client_id,
+      scope,
+      sid: row.family_id,
+      jti,
+      issuedAt: now,
+      expiresAt: row.at_expires_at,
+    },
+    key,
+  );
+  ctx.metrics.refreshes.inc({ outcome: "slid" });
+  // No refresh_token in the response: the client keeps the one it has (RFC 6749 §6).
+  return tokenResponse(ctx.clock, at, row.at_expires_at, scope);
+}
+
+/** Why did the presented token not simply refresh? Answers, replays, or detects reuse. */
+async function explain(
+  ctx: IssuerContext,
+  client: Client,
+  presented: string,
+  hash: Buffer,
+  requested: string[] | undefined,
+  ip: string,
+): Promise<TokenResponse | "retry"> {
+  const now = ctx.clock.now();
+  const { rows } = await ctx.db.query<InspectedRow>(tokenQueries.inspect, [hash]);
+  const t = rows[0];
+  if (!t) throw fail(ctx, "unknown");
+  // A token issued to another client is as good as unknown to this one (RFC 6749 §6).
+  if (t.client_id !== client.client_id) throw fail(ctx, "wrong_client");
+  if (t.revoked_at) throw fail(ctx, "revoked");
+
+  if (t.consumed_at) {
+    const replay = await replayWithinGrace(ctx, client, presented, hash, t, ip);
+    if (replay) return replay;
+    await detectReuse(ctx, hash, t, ip);
+    throw fail(ctx, "reused");
+  }
+  if (t.expires_at <= now || t.absolute_expires_at <= now) throw fail(ctx, "expired");
+  if (requested) {
+    const granted = t.scope.split(" ");
+    const outside = requested.filter((s) => !granted.includes(s));
+    if (outside.length)
+      throw new OAuthError("invalid_scope", `scope exceeds the original grant: ${outside.join(" ")}`);
+  }
+  return "retry";
+}
+
+/**
+ * Inside the grace window, the same client presenting the token it just rotated gets the
+ * same successor and a byte-identical access token (deterministic EdDSA over stored claims).
+ * Nothing new is minted, so the family keeps exactly one live refresh token.
+ */
+async function replayWithinGrace(
+  ctx: IssuerContext,
+  client: Client,
+  presented: string,
+  hash: Buffer,
+  t: InspectedRow,
+  ip: string,
+): Promise<TokenResponse | undefined> {
+  const now = ctx.clock.now();
+  if (!t.replay_until || t.replay_until <= now || !t.successor_sealed || !t.successor_hash) return undefined;
+  if (!t.s_at_jti || !t.s_at_kid || !t.s_at_expires_at || !t.s_created_at) return undefined;
+  const successor = openSuccessor(presented, hash, t.successor_sealed);
+  if (!successor || !sha256(successor).equals(t.successor_hash)) return undefined;
+  const key = (await ctx.keys.byKid(t.s_at_kid)) ?? ctx.keys.current();
+  const scope = t.s_at_scope ?? t.scope;
+  const at = accessTokenFor(
+    ctx,
+    {
+      sub: t.user_id,
+      clientId: client.client_id,
+      scope,
+      sid: t.family_id,
+      jti: t.s_at_jti,
+      issuedAt: t.s_created_at,
+      expiresAt: t.s_at_expires_at,
+    },
+    key,
+  );
+  await recordAudit(ctx.db, {
+    at: now,
+    type: "refresh_replayed",
+    userId: t.user_id,
+    clientId: client.client_id,
+    familyId: t.family_id,
+    tokenId: tokenId(hash),
+    ip,
+    detail: { generation: t.generation, consumed_at: t.consumed_at },
+  });
+  ctx.metrics.refreshes.inc({ outcome: "replayed" });
+  return tokenResponse(ctx.clock, at, t.s_at_expires_at, scope, successor);
+}
+
+/** A consumed token presented after its grace window: the family is compromised; end it. */
+async function detectReuse(ctx: IssuerContext, hash: Buffer, t: InspectedRow, ip: string): Promise<void> {
+  const now = ctx.clock.now();
+  const detail = {
+    reason: "a refresh token that was already rotated was presented again after the grace window",
+    generation: t.generation,
+    consumed_at: t.consumed_at,
+    grace_ended_at: t.replay_until,
+  };
+  const { rows } = await ctx.db.query(tokenQueries.revokeFamily, [
+    t.family_id,
+    now,
+    "refresh_token_reuse",
+    "refresh_token_reuse",
+    tokenId(hash),
+    ip,
+    JSON.stringify(detail),
+  ]);
+  if (rows.length > 0) {
+    ctx.metrics.reuseDetected.inc();
+    ctx.log.warn(
+      {
+        event: "refresh_token_reuse",
+        family_id: t.family_id,
+        token_id: tokenId(hash),
+        generation: t.generation,
+      },
+      "refresh token reuse detected; family revoked",
+    );
+  }
+}
+
+function fail(ctx: IssuerContext, reason: string): OAuthError {
+  ctx.metrics.refreshes.inc({ outcome: reason });
+  return new OAuthError("invalid_grant", INVALID);
+}

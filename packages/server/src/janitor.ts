@@ -1,0 +1,37 @@
+import type { Clock, Database } from "@evergreen/db";
+import { janitorQueries, keyQueries } from "./queries.ts";
+
+export interface JanitorReport {
+  sealsDropped: number;
+  familiesDeleted: number;
+  keysDeleted: number;
+  auditDeleted: number;
+}
+
+/**
+ * Removes what can never be used again: sealed successors past their grace window, families
+ * (with their tokens) that are revoked, absolutely expired or idle-expired for longer than
+ * `retentionSeconds`, signing keys past their overlap, and audit events older than
+ * `auditRetentionSeconds`. Idempotent, so any number of processes may run it.
+ */
+export async function runJanitor(
+  db: Database,
+  clock: Clock,
+  retentionSeconds: number,
+  auditRetentionSeconds = 90 * 86400,
+): Promise<JanitorReport> {
+  const now = clock.now();
+  const before = new Date(now.getTime() - retentionSeconds * 1000);
+  const seals = await db.query(janitorQueries.dropExpiredSeals, [now]);
+  const families = await db.query(janitorQueries.deleteDeadFamilies, [before]);
+  const keys = await db.query(keyQueries.deleteExpired, [now]);
+  const audit = await db.query(janitorQueries.deleteOldAudit, [
+    new Date(now.getTime() - auditRetentionSeconds * 1000),
+  ]);
+  return {
+    sealsDropped: seals.rowCount,
+    familiesDeleted: families.rowCount,
+    keysDeleted: keys.rowCount,
+    auditDeleted: audit.rowCount,
+  };
+}

@@ -1,0 +1,30 @@
+import type { FastifyInstance } from "fastify";
+import type { IssuerContext } from "../context.ts";
+
+/** RFC 8414 metadata; the OpenID-style path serves the same document for clients that look there. */
+export async function discoveryRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
+  const { config } = opts.ctx;
+  const iss = config.issuer;
+  const authMethods = ["client_secret_basic", "client_secret_post", "none"];
+  const metadata = {
+    issuer: iss,
+    token_endpoint: `${iss}/token`,
+    jwks_uri: `${iss}/jwks`,
+    revocation_endpoint: `${iss}/revoke`,
+    introspection_endpoint: `${iss}/introspect`,
+    userinfo_endpoint: `${iss}/userinfo`,
+    grant_types_supported: ["password", "refresh_token", "client_credentials"],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    scopes_supported: ["openid", "profile", "email", "offline_access"],
+    access_token_signing_alg_values_supported: [config.signingAlg],
+    id_token_signing_alg_values_supported: [config.signingAlg],
+    subject_types_supported: ["public"],
+    claims_supported: ["sub", "preferred_username", "email"],
+  };
+  const send = async () => metadata;
+  app.get("/.well-known/oauth-authorization-server", send);
+  app.get("/.well-known/openid-configuration", send);
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from "fastify";
+import { authenticateClient } from "../client-auth.ts";
+import type { IssuerContext } from "../context.ts";
+import { OAuthError } from "../errors.ts";
+import { formParams, param } from "../form-body.ts";
+import { clientCredentialsGrant } from "../grants/client-credentials.ts";
+import { passwordGrant } from "../grants/password.ts";
+import { refreshTokenGrant } from "../grants/refresh-token.ts";
+import { rateLimitHeaders } from "../rate-limit/limiter.ts";
+
+const GRANTS = {
+  password: passwordGrant,
+  refresh_token: refreshTokenGrant,
+  client_credentials: clientCredentialsGrant,
+} as const;
+
+/** POST /token (RFC 6749 §3.2). */
+export async function tokenRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
+  const { ctx } = opts;
+  const rl = ctx.config.rateLimit;
+  app.post("/token", async (req, reply) => {
+    const started = performance.now();
+    let grantType = "unknown";
+    reply.header("Cache-Control", "no-store").header("Pragma", "no-cache");
+    try {
+      const ipLimit = await ctx.limiter.consume(`ip:${req.ip}`, rl.perIp, rl.windowSeconds);
+      const params = formParams(req);
+      const requestedGrant = param(params, "grant_type");
+      if (!requestedGrant) throw new OAuthError("invalid_request", 'missing required parameter "grant_type"');
+      const grant = GRANTS[requestedGrant as keyof typeof GRANTS];
+      if (!Object.hasOwn(GRANTS, requestedGrant) || !grant) {
+        throw new OAuthError("unsupported_grant_type", "this grant type is not supported");
+      }
+      grantType = requestedGrant;
+      const client = await authenticateClient(req, params, ctx.clients);
+      const clientLimit = await ctx.limiter.consume(
+        `client:${client.client_id}`,
+        rl.perClient,
+        rl.windowSeconds,
+      );
+      const tighter = [ipLimit, clientLimit]
+        .filter((d) => d !== undefined)
+        .sort((a, b) => a.remaining - b.remaining)[0];
+      if (tighter) reply.headers(rateLimitHeaders(tighter, false));
+      const body = await grant(ctx, client, params, req.ip);
+      ctx.metrics.tokenRequests.inc({ grant_type: grantType, status: 200 });
+      return body;
+    } catch (err) {
+      const status = err instanceof OAuthError ? err.status : 500;
+      ctx.metrics.tokenRequests.inc({ grant_type: grantType, status });
+      throw err;
+    } finally {
+      ctx.metrics.tokenDuration.observe({ grant_type: grantType }, (performance.now() - started) / 1000);
+    }
+  });
+}

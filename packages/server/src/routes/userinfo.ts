@@ -1,0 +1,29 @@
+import type { FastifyInstance } from "fastify";
+import type { IssuerContext } from "../context.ts";
+import { BearerTokenError } from "../errors.ts";
+import { requireAccessToken, sendBearerError } from "../guard/fastify.ts";
+import { userQueries } from "../queries.ts";
+
+/** GET /userinfo: a protected resource, guarded exactly as any resource server would guard it. */
+export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
+  const { ctx } = opts;
+  app.get("/userinfo", { preHandler: requireAccessToken(ctx.verifyAccessToken) }, async (req, reply) => {
+    const sub = req.accessToken!.sub;
+    const { rows } = await ctx.db.query<{ id: string; username: string; email: string | null }>(
+      userQueries.byId,
+      [
+        // client_credentials tokens have a client id as subject: not a user.
+        /^[0-9a-f-]{36}$/i.test(sub) ? sub : "00000000-0000-0000-0000-000000000000",
+      ],
+    );
+    const user = rows[0];
+    if (!user)
+      return sendBearerError(
+        reply,
+        new BearerTokenError("invalid_token", "the token's subject is not a user"),
+        "evergreen",
+      );
+    reply.header("Cache-Control", "no-store");
+    return { sub: user.id, preferred_username: user.username, email: user.email ?? undefined };
+  });
+}

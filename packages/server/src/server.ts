@@ -1,0 +1,60 @@
+import { type Clock, type Database, migrate, openDatabase, systemClock } from "@evergreen/db";
+import { join } from "node:path";
+import { resolveAdminToken } from "./admin-token.ts";
+import { type Issuer, buildIssuer } from "./app.ts";
+import type { ServerConfig } from "./config.ts";
+import { runJanitor } from "./janitor.ts";
+
+export interface RunningServer {
+  issuer: Issuer;
+  db: Database;
+  url: string;
+  adminToken: string;
+  adminTokenCreated: boolean;
+  stop(): Promise<void>;
+}
+
+/** Opens the configured database, migrates it, builds the issuer and listens. `evergreen serve` is this. */
+export async function startServer(
+  config: ServerConfig,
+  options: { clock?: Clock; logger?: boolean } = {},
+): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: join(config.dataDir, "pgdata"),
+    poolSize: config.dbPoolSize,
+  });
+  try {
+    await migrate(db);
+    const admin = resolveAdminToken(config.adminToken, config.dataDir);
+    const issuer = await buildIssuer({ config, db, clock, adminToken: admin.token, logger: options.logger });
+    await issuer.app.listen({ port: config.port, host: config.host });
+    const address = issuer.app.server.address();
+    const port = typeof address === "object" && address ? address.port : config.port;
+    let timer: NodeJS.Timeout | undefined;
+    if (config.janitorInterval > 0) {
+      timer = setInterval(() => {
+        runJanitor(db, clock, config.retention).catch((err) =>
+          issuer.app.log.warn({ err: { message: String(err?.message) } }, "janitor run failed"),
+        );
+      }, config.janitorInterval * 1000);
+      timer.unref();
+    }
+    return {
+      issuer,
+      db,
+      url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
+      adminToken: admin.token,
+      adminTokenCreated: admin.created,
+      async stop() {
+        if (timer) clearInterval(timer);
+        await issuer.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}

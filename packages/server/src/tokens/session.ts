@@ -1,0 +1,77 @@
+import { randomUUID } from "node:crypto";
+import type { Client } from "../clients.ts";
+import type { IssuerContext } from "../context.ts";
+import { REFRESH_TOKEN_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-token.ts";
+import { tokenQueries } from "../queries.ts";
+import { type TokenResponse, accessTokenFor, tokenResponse } from "./token-response.ts";
+
+const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
+
+/**
+ * A successful login: a new family (session, `sid`) with its first refresh token when the
+ * client may refresh, and an access token. Enforces the client's cap on live sessions per user.
+ */
+export async function startSession(
+  ctx: IssuerContext,
+  client: Client,
+  userId: string,
+  scope: string,
+  ip: string,
+): Promise<TokenResponse> {
+  const now = ctx.clock.now();
+  const key = ctx.keys.current();
+  const jti = randomUUID();
+  const accessExpiresAt = addSeconds(now, client.access_token_ttl);
+
+  if (!client.grant_types.includes("refresh_token")) {
+    const at = accessTokenFor(
+      ctx,
+      { sub: userId, clientId: client.client_id, scope, jti, issuedAt: now, expiresAt: accessExpiresAt },
+      key,
+    );
+    return tokenResponse(ctx.clock, at, accessExpiresAt, scope);
+  }
+
+  const familyId = randomUUID();
+  const refreshToken = newOpaqueToken(REFRESH_TOKEN_PREFIX);
+  const absoluteExpiresAt = addSeconds(now, client.refresh_token_absolute_ttl);
+  const idleExpiresAt = new Date(
+    Math.min(addSeconds(now, client.refresh_token_idle_ttl).getTime(), absoluteExpiresAt.getTime()),
+  );
+  await ctx.db.transaction(async (tx) => {
+    await tx.query(tokenQueries.createFamily, [
+      familyId,
+      userId,
+      client.client_id,
+      scope,
+      now,
+      absoluteExpiresAt,
+      sha256(refreshToken),
+      idleExpiresAt,
+      jti,
+      key.kid,
+      accessExpiresAt,
+      ip,
+    ]);
+    await tx.query(tokenQueries.evictBeyondCap, [
+      userId,
+      client.client_id,
+      client.max_sessions_per_user,
+      now,
+    ]);
+  });
+  const at = accessTokenFor(
+    ctx,
+    {
+      sub: userId,
+      clientId: client.client_id,
+      scope,
+      sid: familyId,
+      jti,
+      issuedAt: now,
+      expiresAt: accessExpiresAt,
+    },
+    key,
+  );
+  return tokenResponse(ctx.clock, at, accessExpiresAt, scope, refreshToken);
+}

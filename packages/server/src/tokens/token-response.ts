@@ -1,0 +1,58 @@
+import type { Clock } from "@evergreen/db";
+import type { IssuerContext } from "../context.ts";
+import type { SigningKey } from "../keys/signing-keys.ts";
+import { type AccessTokenClaims, signAccessToken } from "./access-token.ts";
+
+/** RFC 6749 §5.1 successful token response. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token?: string;
+  scope: string;
+}
+
+export interface AccessTokenFacts {
+  sub: string;
+  clientId: string;
+  scope: string;
+  sid?: string;
+  jti: string;
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+
+/** Builds the claims from stored facts, so a grace-window replay reproduces the same token. */
+export function accessTokenFor(ctx: IssuerContext, facts: AccessTokenFacts, key: SigningKey): string {
+  const claims: AccessTokenClaims = {
+    iss: ctx.config.issuer,
+    sub: facts.sub,
+    aud: ctx.config.audience,
+    exp: seconds(facts.expiresAt),
+    iat: seconds(facts.issuedAt),
+    jti: facts.jti,
+    client_id: facts.clientId,
+    scope: facts.scope || undefined,
+    sid: facts.sid,
+  };
+  return signAccessToken(claims, key);
+}
+
+export function tokenResponse(
+  clock: Clock,
+  accessToken: string,
+  accessExpiresAt: Date,
+  scope: string,
+  refreshToken?: string,
+): TokenResponse {
+  const res: TokenResponse = {
+    access_token: accessToken,
+    token_type: "Bearer",
+    expires_in: Math.max(seconds(accessExpiresAt) - seconds(clock.now()), 0),
+    scope,
+  };
+  if (refreshToken) res.refresh_token = refreshToken;
+  return res;
+}
