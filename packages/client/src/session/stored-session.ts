@@ -50,10 +50,20 @@ export function jwtExpiry(token: string): number | undefined {
  * skewed device clock does not matter), else an absolute `expiresAt`, else the JWT's `exp`.
  */
 export function tokenSetFrom(result: TokenResult, sentAt: number, previous?: TokenSet): TokenSet {
-  const expiresAt =
-    result.expiresIn !== undefined
-      ? sentAt + result.expiresIn * 1000
-      : (result.expiresAt ?? jwtExpiry(result.accessToken));
+  const jwtExp = jwtExpiry(result.accessToken);
+  let expiresAt =
+    result.expiresIn !== undefined ? sentAt + result.expiresIn * 1000 : (result.expiresAt ?? jwtExp);
+  // A JWT's whole-second `exp` can come up to a second before sentAt + expires_in: take the
+  // earlier of the two, but only when `exp` is plausible (a wrong server-time estimate — no
+  // readable Date header on a skewed device — would otherwise mark every token as expired).
+  if (
+    result.expiresIn !== undefined &&
+    jwtExp !== undefined &&
+    jwtExp >= sentAt &&
+    jwtExp < (expiresAt ?? 0)
+  ) {
+    expiresAt = jwtExp;
+  }
   const tokens: TokenSet = {
     accessToken: result.accessToken,
     tokenType: result.tokenType,

@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+import { startTestIssuer, type TestIssuer } from "../../../server/test/harness.ts";
+import { startProxy, type Proxy } from "./proxy.ts";
+
+export const PASSWORD = "correct horse battery staple";
+
+export interface IssuerFixture {
+  issuer: TestIssuer;
+  proxy: Proxy;
+  userId: string;
+  username: string;
+  close(): Promise<void>;
+  /** Registers a public client with the given settings; returns its client_id. */
+  client(settings?: Record<string, unknown>): Promise<string>;
+}
+
+/** The real issuer (PGlite unless EVERGREEN_CLIENT_TEST_DB=postgres), a proxy in front, one user. */
+export async function startIssuerFixture(): Promise<IssuerFixture> {
+  const database = process.env.EVERGREEN_CLIENT_TEST_DB === "postgres" ? "postgres" : "pglite";
+  const issuer = await startTestIssuer({ database, env: { EVERGREEN_RATE_LIMIT: "off" } });
+  const proxy = await startProxy(issuer.url);
+  const username = `alice-${randomBytes(3).toString("hex")}`;
+  const user = await issuer.admin("POST", "/admin/users", {
+    username,
+    password: PASSWORD,
+    email: `${username}@example.test`,
+  });
+  if (user.status !== 201)
+    throw new Error(`creating a user failed: ${user.status} ${JSON.stringify(user.body)}`);
+  return {
+    issuer,
+    proxy,
+    userId: user.body.id,
+    username,
+    async client(settings = {}) {
+      const created = await issuer.admin("POST", "/admin/clients", {
+        client_name: "client sdk test",
+        token_endpoint_auth_method: "none",
+        grant_types: ["password", "refresh_token"],
+        access_token_ttl: 2,
+        refresh_token_reuse_grace: 30,
+        ...settings,
+      });
+      if (created.status !== 201)
+        throw new Error(`creating a client failed: ${created.status} ${JSON.stringify(created.body)}`);
+      return created.body.client_id as string;
+    },
+    async close() {
+      await proxy.close();
+      await issuer.close();
+    },
+  };
+}
+
+/** Session options that send every request through the proxy. */
+export function viaProxy(fixture: IssuerFixture, clientId: string) {
+  return {
+    issuer: fixture.issuer.url,
+    clientId,
+    tokenEndpoint: `${fixture.proxy.url}/token`,
+    revocationEndpoint: `${fixture.proxy.url}/revoke`,
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
