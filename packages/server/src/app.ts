@@ -28,6 +28,8 @@ export interface IssuerOptions {
   clock?: Clock;
   /** false silences request logs (tests, benchmarks). */
   logger?: boolean;
+  /** Where log lines go instead of stdout (tests capture them to check redaction). */
+  logStream?: NodeJS.WritableStream;
 }
 
 export interface Issuer {
@@ -45,7 +47,13 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
   const app = Fastify({
-    logger: options.logger === false ? false : loggerOptions(config.logLevel),
+    logger:
+      options.logger === false
+        ? false
+        : {
+            ...(loggerOptions(config.logLevel) as object),
+            ...(options.logStream ? { stream: options.logStream } : {}),
+          },
     bodyLimit: 64 * 1024,
     trustProxy: process.env.EVERGREEN_TRUST_PROXY === "1",
   });

@@ -93,6 +93,8 @@ export interface TestIssuerOptions {
   env?: Record<string, string>;
   /** Reuse an existing database instead of creating one. */
   db?: TestDatabase;
+  /** Capture log lines here (turns logging on at LOG_LEVEL, default debug). */
+  logStream?: NodeJS.WritableStream;
 }
 
 /** Starts a real issuer listening on 127.0.0.1 (random port) over a fresh database. */
@@ -103,11 +105,18 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
   const config = loadConfig({
     PORT: String(port),
     HOST: "127.0.0.1",
-    LOG_LEVEL: "silent",
+    LOG_LEVEL: options.logStream ? "debug" : "silent",
     ...options.env,
   });
   const clock = options.clock ?? systemClock;
-  const issuer = await buildIssuer({ config, db: testDb.db, clock, adminToken, logger: false });
+  const issuer = await buildIssuer({
+    config,
+    db: testDb.db,
+    clock,
+    adminToken,
+    logger: options.logStream !== undefined,
+    logStream: options.logStream,
+  });
   await issuer.app.listen({ port, host: "127.0.0.1" });
   const url = `http://127.0.0.1:${port}`;
   return {
