@@ -1,0 +1,65 @@
+import type { ServerConfig } from "@evergreen/server";
+import { migrate, openDatabase } from "@evergreen/db";
+import { join } from "node:path";
+import { chooseBackend, janitorOnce } from "../admin-backend.ts";
+import { acquireDataDirLock } from "../data-dir-lock.ts";
+import { parse } from "../args.ts";
+import { print } from "./output.ts";
+
+export async function migrateCommand(config: ServerConfig, args: string[]): Promise<number> {
+  const help = "evergreen migrate — apply pending schema migrations to the configured database, then exit\n";
+  if (!parse(args, {}, help)) return 0;
+  const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: join(config.dataDir, "pgdata"),
+    poolSize: 1,
+  });
+  try {
+    const applied = await migrate(db);
+    process.stdout.write(
+      applied.length ? `applied migrations: ${applied.join(", ")}\n` : "schema is up to date\n",
+    );
+    return 0;
+  } finally {
+    await db.close();
+    release?.();
+  }
+}
+
+const KEYS_HELP = `evergreen keys — access-token signing keys
+
+  evergreen keys list      the published keys (JWKS) and which one signs
+  evergreen keys rotate    start signing with a new key; the old ones stay published until
+                           every token they signed has expired (longest access TTL + 60 s)
+Options: --url URL  use a running server's admin API; --json  machine-readable output
+`;
+
+export async function keysCommand(config: ServerConfig, args: string[]): Promise<number> {
+  const parsed = parse(args, { url: { type: "string" }, json: { type: "boolean" } }, KEYS_HELP);
+  if (!parsed) return 0;
+  const [sub] = parsed.positionals;
+  if (sub !== "list" && sub !== "rotate") {
+    process.stderr.write(KEYS_HELP);
+    return 2;
+  }
+  const backend = await chooseBackend(config, parsed.values.url);
+  try {
+    print(sub === "list" ? await backend.listKeys() : await backend.rotateKeys(), parsed.values.json);
+    return 0;
+  } finally {
+    await backend.close();
+  }
+}
+
+export async function janitorCommand(config: ServerConfig, args: string[]): Promise<number> {
+  const help = `evergreen janitor — delete what can never be used again, once:
+  sessions revoked or expired longer than EVERGREEN_RETENTION seconds ago (default 7 days),
+  sealed grace-window successors, retired signing keys past their overlap, audit events > 90 days.
+  "evergreen serve" also runs it every EVERGREEN_JANITOR_INTERVAL seconds (default 600).
+`;
+  const parsed = parse(args, { json: { type: "boolean" } }, help);
+  if (!parsed) return 0;
+  print(await janitorOnce(config), parsed.values.json);
+  return 0;
+}

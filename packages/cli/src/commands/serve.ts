@@ -1,0 +1,57 @@
+import { type ServerConfig, startServer } from "@evergreen/server";
+import { acquireDataDirLock } from "../data-dir-lock.ts";
+import { parse } from "../args.ts";
+
+const HELP = `evergreen serve — start the issuer
+
+Usage: evergreen serve [--port N] [--host H]
+
+Serves the OAuth endpoints (/token, /revoke, /introspect, /jwks, /userinfo, /.well-known/…),
+the admin API (/admin/*), /metrics and /healthz. Uses PostgreSQL when DATABASE_URL is set,
+otherwise embedded PGlite under $EVERGREEN_DATA_DIR (default ./.evergreen).
+On first start without EVERGREEN_ADMIN_TOKEN, an admin token is generated, stored in the
+data directory and printed once.
+`;
+
+/** Returns -1: the process keeps running until SIGINT/SIGTERM. */
+export async function serveCommand(config: ServerConfig, args: string[]): Promise<number> {
+  const parsed = parse(args, { port: { type: "string" }, host: { type: "string" } }, HELP);
+  if (!parsed) return 0;
+  if (parsed.values.port) config.port = Number(parsed.values.port);
+  if (parsed.values.host) config.host = parsed.values.host;
+  if (!process.env.ISSUER && (parsed.values.port || parsed.values.host)) {
+    config.issuer = `http://${config.host}:${config.port}`;
+    if (!process.env.EVERGREEN_AUDIENCE) config.audience = config.issuer;
+  }
+  const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    release?.();
+    throw err;
+  }
+  const out = (line: string) => process.stderr.write(`${line}\n`);
+  out(`evergreen: issuer ${config.issuer} listening on ${server.url}`);
+  out(
+    `evergreen: database ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${config.dataDir}`}`,
+  );
+  if (server.adminTokenCreated) {
+    out("evergreen: generated an admin token (kept in the data directory, shown only now):");
+    out(`    ${server.adminToken}`);
+  }
+  if (!config.encryptionKey) {
+    out(
+      "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys are sealed with a development key.",
+    );
+  }
+  const stop = async (signal: string) => {
+    out(`evergreen: ${signal}, shutting down`);
+    await server.stop().catch(() => {});
+    release?.();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  return -1;
+}
