@@ -52,6 +52,7 @@ export class CliError extends Error {}
 
 /** Admin API over HTTP. */
 export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
+  // biome-ignore lint/suspicious/noExplicitAny: admin API JSON, shaped by the server
   async function call(method: string, path: string, body?: Json): Promise<any> {
     const res = await fetch(baseUrl + path, {
       method,
@@ -75,10 +76,11 @@ export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
     updateUser: (id, b) => call("PATCH", `/admin/users/${u(id)}`, b),
     deleteUser: (id) => call("DELETE", `/admin/users/${u(id)}`),
     listSessions: (id) => call("GET", `/admin/users/${u(id)}/sessions`),
-    revokeSessions: async (id, sid) =>
-      sid
-        ? (await call("DELETE", `/admin/users/${u(id)}/sessions/${u(sid)}`), { revoked: 1 })
-        : call("DELETE", `/admin/users/${u(id)}/sessions`),
+    revokeSessions: async (id, sid) => {
+      if (!sid) return call("DELETE", `/admin/users/${u(id)}/sessions`);
+      await call("DELETE", `/admin/users/${u(id)}/sessions/${u(sid)}`);
+      return { revoked: 1 };
+    },
     createClient: (b) => call("POST", "/admin/clients", b),
     listClients: () => call("GET", "/admin/clients?limit=1000"),
     getClient: (id) => call("GET", `/admin/clients/${u(id)}`),
