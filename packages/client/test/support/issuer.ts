@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { startTestIssuer, type TestIssuer } from "../../../server/test/harness.ts";
-import { startProxy, type Proxy } from "./proxy.ts";
+import { startProxy, type TestProxy } from "./proxy.ts";
 
 export const PASSWORD = "correct horse battery staple";
 
 export interface IssuerFixture {
   issuer: TestIssuer;
-  proxy: Proxy;
+  proxy: TestProxy;
   userId: string;
   username: string;
   close(): Promise<void>;

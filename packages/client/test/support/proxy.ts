@@ -95,4 +95,4 @@ export async function startProxy(target: string) {
   };
 }
 
-export type Proxy = Awaited<ReturnType<typeof startProxy>>;
+export type TestProxy = Awaited<ReturnType<typeof startProxy>>;
