@@ -1,0 +1,179 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const MAIN = resolve(import.meta.dirname, "../src/main.ts");
+
+function run(args: string[], env: Record<string, string>, stdin?: string) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+      env: { ...process.env, DATABASE_URL: "", EVERGREEN_ADMIN_TOKEN: "", ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.stdin.end(stdin ?? "");
+    child.on("exit", (code) => done({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => r(port));
+    });
+  });
+}
+
+function serve(env: Record<string, string>): Promise<{ child: ChildProcess; stderr: () => string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "serve"], {
+    env: { ...process.env, DATABASE_URL: "", EVERGREEN_ADMIN_TOKEN: "", LOG_LEVEL: "warn", ...env },
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+  });
+  return new Promise((ok, fail) => {
+    const timer = setInterval(() => {
+      if (stderr.includes("listening on")) {
+        clearInterval(timer);
+        ok({ child, stderr: () => stderr });
+      }
+    }, 50);
+    child.on("exit", (code) => {
+      clearInterval(timer);
+      fail(new Error(`serve exited ${code}: ${stderr}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    child.removeAllListeners("exit");
+    child.once("exit", () => r());
+    child.kill("SIGTERM");
+  });
+}
+
+describe("evergreen CLI on the embedded database", () => {
+  let dir: string;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "evergreen-cli-"));
+    env = { EVERGREEN_DATA_DIR: dir, PORT: String(await freePort()) };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("explains itself with --help and refuses unknown commands", async () => {
+    const help = await run(["--help"], env);
+    expect(help.code).toBe(0);
+    for (const cmd of ["serve", "migrate", "users", "clients", "keys", "janitor"])
+      expect(help.stdout).toContain(cmd);
+    const clientsHelp = await run(["clients", "--help"], env);
+    expect(clientsHelp.stdout).toContain("--no-rotate");
+    const bad = await run(["frobnicate"], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it("manages users and clients directly on the database while no server runs", async () => {
+    const add = await run(
+      ["users", "add", "alice", "--password-stdin", "--json"],
+      env,
+      "correct horse battery\n",
+    );
+    expect(add.code).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ username: "alice", email: null });
+    expect(add.stdout).not.toContain("correct horse");
+
+    const dup = await run(["users", "add", "alice", "--password-stdin"], env, "another password\n");
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain("exists");
+
+    const pub = JSON.parse(
+      (await run(["clients", "add", "app", "--public", "--scope", "openid", "--json"], env)).stdout,
+    );
+    expect(pub).toMatchObject({ client_id: "app", token_endpoint_auth_method: "none", scope: "openid" });
+    expect(pub.client_secret).toBeUndefined();
+    const conf = JSON.parse(
+      (
+        await run(
+          ["clients", "add", "svc", "--grants", "client_credentials", "--access-ttl", "60", "--json"],
+          env,
+        )
+      ).stdout,
+    );
+    expect(conf.client_secret).toMatch(/^egs_/);
+    expect(conf.access_token_ttl).toBe(60);
+    const shown = JSON.parse((await run(["clients", "show", "svc", "--json"], env)).stdout);
+    expect(shown.client_secret).toBeUndefined();
+
+    const migrate = await run(["migrate"], env);
+    expect(migrate.stdout).toContain("schema is up to date");
+  });
+
+  it("serves, prints the generated admin token once, and routes admin commands through the running server", async () => {
+    const first = await serve(env);
+    try {
+      const token = /\n\s+(ega_[A-Za-z0-9_-]{43})\n/.exec(first.stderr())?.[1];
+      expect(token).toBeDefined();
+      expect(statSync(join(dir, "admin-token")).mode & 0o777).toBe(0o600);
+
+      // The embedded database is locked by the server; the CLI must use the admin API instead.
+      const list = await run(["users", "list", "--json"], env);
+      expect(list.code).toBe(0);
+      expect(JSON.parse(list.stdout).map((u: { username: string }) => u.username)).toEqual(["alice"]);
+
+      const res = await fetch(`http://127.0.0.1:${env.PORT}/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "password",
+          username: "alice",
+          password: "correct horse battery",
+          client_id: "app",
+        }),
+      });
+      expect(res.status).toBe(200);
+      expect((await res.json()).refresh_token).toMatch(/^egr_/);
+
+      const second = spawn(process.execPath, ["--import", "tsx", MAIN, "serve"], {
+        env: { ...process.env, ...env, PORT: String(await freePort()), DATABASE_URL: "" },
+      });
+      let err = "";
+      second.stderr.on("data", (d) => {
+        err += d;
+      });
+      const code = await new Promise((r) => second.on("exit", r));
+      expect(code).toBe(1);
+      expect(err).toContain("in use by process");
+    } finally {
+      await stop(first.child);
+    }
+    const again = await serve(env);
+    try {
+      expect(again.stderr()).not.toContain("ega_");
+    } finally {
+      await stop(again.child);
+    }
+  });
+
+  it("rotates signing keys and keeps the previous one published", async () => {
+    const rotated = JSON.parse((await run(["keys", "rotate", "--json"], env)).stdout);
+    const keys = JSON.parse((await run(["keys", "list", "--json"], env)).stdout) as {
+      kid: string;
+      current: boolean;
+    }[];
+    expect(keys.length).toBe(2);
+    expect(keys.find((k) => k.current)?.kid).toBe(rotated.kid);
+  });
+});
