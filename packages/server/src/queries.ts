@@ -160,11 +160,15 @@ const revokeFamily = `WITH r AS (
    INSERT INTO audit_events (at, type, user_id, client_id, family_id, token_id, ip, detail)
    SELECT $2, $4, user_id, client_id, id, $5, $6, $7::jsonb FROM r RETURNING family_id`;
 
-/** Revokes a user's sessions beyond the client's cap, oldest first. $1 user, $2 client, $3 cap, $4 now */
+/**
+ * Revokes a user's sessions beyond the client's cap, oldest first. The session just created
+ * ($5) always counts as the newest, even when others share its created_at (same instant).
+ * $1 user, $2 client, $3 cap, $4 now, $5 the new family id
+ */
 const evictBeyondCap = `WITH excess AS (
      SELECT id FROM families
       WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL AND absolute_expires_at > $4
-      ORDER BY created_at DESC, id OFFSET $3
+      ORDER BY (id = $5::uuid) DESC, created_at DESC, id DESC OFFSET $3
    ), r AS (
      UPDATE families SET revoked_at = $4, revoked_reason = 'evicted'
       WHERE id IN (SELECT id FROM excess) RETURNING id, user_id, client_id

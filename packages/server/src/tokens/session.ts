@@ -58,6 +58,7 @@ export async function startSession(
       client.client_id,
       client.max_sessions_per_user,
       now,
+      familyId,
     ]);
   });
   const at = accessTokenFor(
