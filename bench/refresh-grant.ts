@@ -75,7 +75,9 @@ async function main() {
   url.pathname = `/${dbName}`;
   const port = await freePort();
   const adminToken = randomBytes(16).toString("hex");
-  const server = spawn(process.execPath, ["--import", "tsx", "packages/cli/src/main.ts", "serve"], {
+  // BENCH_SERVER_ARGS passes node flags to the server process only (e.g. "--cpu-prof").
+  const serverArgs = (process.env.BENCH_SERVER_ARGS ?? "").split(" ").filter(Boolean);
+  const server = spawn(process.execPath, [...serverArgs, "--import", "tsx", "packages/cli/src/main.ts", "serve"], {
     env: {
       ...process.env,
       DATABASE_URL: url.toString(),
