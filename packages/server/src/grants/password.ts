@@ -28,14 +28,15 @@ export async function passwordGrant(
   const scope = grantScope(parseScope(param(params, "scope")), client.scope);
   const rl = ctx.config.rateLimit;
   const lockKey = `login:${username.toLowerCase()}`;
-  await ctx.limiter.check(lockKey, rl.failedLoginsPerUser);
+  // Counted before the password is checked, so parallel guesses cannot slip past the limit;
+  // a successful login forgives the count below.
+  await ctx.limiter.attempt(lockKey, rl.failedLoginsPerUser, rl.loginWindowSeconds);
 
   const { rows } = await ctx.db.query<{ id: string; password_hash: string }>(userQueries.byUsername, [
     username,
   ]);
   const user = rows[0];
   if (!(await verifyPassword(password, user?.password_hash))) {
-    await ctx.limiter.record(lockKey, rl.loginWindowSeconds);
     await recordAudit(ctx.db, {
       at: ctx.clock.now(),
       type: "login_failed",
