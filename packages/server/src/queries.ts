@@ -206,13 +206,13 @@ export const janitorQueries = {
                       WHERE successor_sealed IS NOT NULL AND replay_until <= $1`,
   /**
    * Families that can never refresh again (revoked, past absolute expiry, or idle-expired)
-   * are deleted with their tokens once `$2` (retention) has passed, so reuse of their tokens
+   * are deleted with their tokens once the retention period has passed (`$1` = now − retention), so reuse of their tokens
    * is still recognised and reported for a while.
    */
   deleteDeadFamilies: `DELETE FROM families f
-      WHERE f.revoked_at <= $2
-         OR f.absolute_expires_at <= $2
+      WHERE f.revoked_at <= $1
+         OR f.absolute_expires_at <= $1
          OR NOT EXISTS (SELECT 1 FROM refresh_tokens t
-                         WHERE t.family_id = f.id AND t.consumed_at IS NULL AND t.expires_at > $2)`,
+                         WHERE t.family_id = f.id AND t.consumed_at IS NULL AND t.expires_at > $1)`,
   deleteOldAudit: "DELETE FROM audit_events WHERE at < $1",
 };
