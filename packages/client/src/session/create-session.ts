@@ -122,7 +122,9 @@ export function createSession(options: SessionOptions): Session {
     state = next;
   };
   const load = async () => {
-    if (state !== undefined) return state;
+    // Cached tokens are current (refreshes here or announced by other tabs update them); "no
+    // session" is re-checked, since another tab or process may have logged in meanwhile.
+    if (state) return state;
     loading ??= read().finally(() => {
       loading = undefined;
     });
@@ -193,8 +195,11 @@ export function createSession(options: SessionOptions): Session {
       if (stale !== undefined && state?.tokens && state.tokens.accessToken !== stale && !isDue(state)) {
         return Promise.resolve(state.tokens); // someone already replaced the rejected token
       }
+      // The token this refresh replaces, as seen now: by the time the lock is ours another tab
+      // may have refreshed and told us (BroadcastChannel), updating `state` under our feet.
+      const replaces = stale ?? state?.tokens.accessToken;
       inflight = lock
-        .run(`evergreen:${key}`, () => refreshHoldingLock(stale))
+        .run(`evergreen:${key}`, () => refreshHoldingLock(replaces))
         .finally(() => {
           inflight = undefined;
         });
@@ -202,12 +207,11 @@ export function createSession(options: SessionOptions): Session {
     return inflight;
   }
 
-  async function refreshHoldingLock(stale: string | undefined): Promise<TokenSet> {
-    const known = state?.tokens.accessToken;
+  async function refreshHoldingLock(replaces: string | undefined): Promise<TokenSet> {
     // Another tab or process may have refreshed while we waited for the lock: use its tokens.
     const stored = await read();
     if (!stored) throw expiredEmitted ? noSession() : await expire(noSession());
-    if (stored.tokens.accessToken !== (stale ?? known) && !isDue(stored)) {
+    if (stored.tokens.accessToken !== replaces && !isDue(stored)) {
       schedule();
       events.emit("refreshed", { expiresAt: stored.tokens.expiresAt, source: "other" });
       return stored.tokens;

@@ -25,7 +25,7 @@ export interface ProxiedRequest {
  * A reverse proxy in front of the issuer that counts what passes and injects faults: the only
  * way to observe "exactly one refresh call" and "the response was lost" from outside the SDK.
  */
-export async function startProxy(target: string) {
+export async function startProxy(target: string, pages: Record<string, { type: string; body: string }> = {}) {
   const seen: (ProxiedRequest & { status?: number })[] = [];
   let decide: (request: ProxiedRequest) => Fault = () => "pass";
 
@@ -34,6 +34,11 @@ export async function startProxy(target: string) {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
     const path = req.url ?? "/";
+    const page = pages[path.split("?")[0] ?? ""];
+    if (page) {
+      res.writeHead(200, { "content-type": page.type });
+      return res.end(page.body);
+    }
     const entry: ProxiedRequest & { status?: number } = {
       method: req.method ?? "GET",
       path,

@@ -1,0 +1,108 @@
+/**
+ * Two tabs of one page in Debian's Chromium, both needing a refresh at the same moment: Web
+ * Locks + BroadcastChannel + localStorage make it one refresh, and both tabs keep working.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type IssuerFixture, PASSWORD, sleep, startIssuerFixture } from "./support/issuer.ts";
+import { startProxy, type TestProxy } from "./support/proxy.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) {
+  console.warn(`SKIPPED browser tests: ${CHROMIUM} is absent (apt-get install -y chromium)`);
+}
+
+declare const evergreen: {
+  login(username: string, password: string): Promise<void>;
+  call(n: number): Promise<number[]>;
+  refreshToken(): Promise<string | undefined>;
+  events(): string[];
+  locks(): boolean;
+};
+
+describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
+  let fixture: IssuerFixture;
+  let site: TestProxy;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const bundle = await build({
+      entryPoints: [fileURLToPath(new URL("./support/browser-page.ts", import.meta.url))],
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      write: false,
+    });
+    fixture = await startIssuerFixture();
+    // One origin serves the page and proxies the issuer, so the tabs need no CORS.
+    site = await startProxy(fixture.issuer.url, {
+      "/": { type: "text/html", body: '<!doctype html><script type="module" src="/page.js"></script>' },
+      "/page.js": { type: "text/javascript", body: bundle.outputFiles[0]?.text ?? "" },
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await site?.close();
+    await fixture?.close();
+  });
+
+  it("one refresh for both tabs, and both keep working", async () => {
+    const clientId = await fixture.client({ access_token_ttl: 2, refresh_token_reuse_grace: 0 });
+    const context = await browser.newContext();
+    const open = async () => {
+      const page = await context.newPage();
+      await page.goto(`${site.url}/?client=${clientId}`);
+      await page.waitForFunction(() => typeof (globalThis as { evergreen?: unknown }).evergreen === "object");
+      return page;
+    };
+    const [tabA, tabB] = [await open(), await open()] as [Page, Page];
+    expect(await tabA.evaluate(() => evergreen.locks())).toBe(true);
+    await tabA.evaluate(([u, p]) => evergreen.login(u as string, p as string), [fixture.username, PASSWORD]);
+    expect(await tabB.evaluate(() => evergreen.call(1))).toEqual([200]); // tab B uses tab A's login
+
+    await sleep(2300); // the access token both tabs hold has expired
+    site.reset();
+    const [statusesA, statusesB] = await Promise.all([
+      tabA.evaluate(() => evergreen.call(10)),
+      tabB.evaluate(() => evergreen.call(10)),
+    ]);
+    expect([...statusesA, ...statusesB]).toEqual(Array(20).fill(200));
+    expect(site.refreshes()).toHaveLength(1);
+    expect(site.unauthorized("/userinfo")).toHaveLength(0);
+
+    // Both tabs hold the rotated refresh token and keep working.
+    const [rtA, rtB] = await Promise.all([
+      tabA.evaluate(() => evergreen.refreshToken()),
+      tabB.evaluate(() => evergreen.refreshToken()),
+    ]);
+    expect(rtA).toBe(rtB);
+    expect(rtA).not.toBe(site.refreshes()[0]?.form?.get("refresh_token"));
+    expect(await tabA.evaluate(() => evergreen.call(2))).toEqual([200, 200]);
+    expect(await tabB.evaluate(() => evergreen.call(2))).toEqual([200, 200]);
+    const events = [
+      ...(await tabA.evaluate(() => evergreen.events())),
+      ...(await tabB.evaluate(() => evergreen.events())),
+    ];
+    expect(events.filter((e) => e === "refreshed:this")).toHaveLength(1);
+    expect(events).not.toContain("expired");
+    await context.close();
+  });
+});

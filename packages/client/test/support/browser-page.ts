@@ -1,0 +1,30 @@
+/** The page both browser tabs load: the SDK on localStorage, driven from the test. */
+import { createSession, webStorage } from "../../src/index.ts";
+
+const clientId = new URLSearchParams(location.search).get("client") ?? "";
+const session = createSession({
+  issuer: location.origin,
+  clientId,
+  tokenEndpoint: `${location.origin}/token`,
+  storage: webStorage(localStorage),
+  autoRefresh: false,
+});
+const events: string[] = [];
+session.on("refreshed", (event) => events.push(`refreshed:${event.source}`));
+session.on("expired", () => events.push("expired"));
+
+Object.assign(globalThis, {
+  evergreen: {
+    login: async (username: string, password: string) => {
+      await session.loginWithPassword(username, password);
+    },
+    /** Fires `n` concurrent requests to /userinfo; resolves to their statuses. */
+    call: async (n: number) => {
+      const responses = await Promise.all(Array.from({ length: n }, () => session.fetch("/userinfo")));
+      return responses.map((response) => response.status);
+    },
+    refreshToken: async () => (await session.getTokens())?.refreshToken,
+    events: () => events,
+    locks: () => typeof navigator.locks?.request === "function",
+  },
+});
