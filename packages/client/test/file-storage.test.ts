@@ -33,7 +33,7 @@ describe("fileStorage", () => {
   });
 
   it("without a key keeps a random one beside the file, also 0600", async () => {
-    const path = join(dir, "b.json");
+    const path = join(dir, "not-yet-created", "b.json");
     await fileStorage({ path }).set("k", "v");
     expect((await stat(`${path}.key`)).mode & 0o777).toBe(0o600);
     expect((await stat(`${path}.key`)).size).toBe(32);
@@ -41,8 +41,8 @@ describe("fileStorage", () => {
   });
 
   it("the file lock lets one holder in at a time", async () => {
-    const a = fileLock(join(dir, "c.lock"));
-    const b = fileLock(join(dir, "c.lock")); // a second instance, as another process would have
+    const a = fileLock(join(dir, "missing-dir", "c.lock"));
+    const b = fileLock(join(dir, "missing-dir", "c.lock")); // a second instance, as another process would have
     let inside = 0;
     let most = 0;
     const hold = async () => {

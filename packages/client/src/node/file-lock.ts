@@ -1,4 +1,5 @@
-import { open, readFile, stat, unlink, utimes } from "node:fs/promises";
+import { mkdir, open, readFile, stat, unlink, utimes } from "node:fs/promises";
+import { dirname } from "node:path";
 import { type Lock, processLock } from "../coordination/lock.ts";
 
 export interface FileLockOptions {
@@ -49,6 +50,10 @@ export function fileLock(path: string, options: FileLockOptions = {}): Lock {
             await handle.close();
             break;
           } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+              await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+              continue;
+            }
             if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
             if (await isStale(path, staleAfter)) {
               await unlink(path).catch(() => undefined);

@@ -60,12 +60,14 @@ async function importKey(key: Uint8Array | string | undefined, path: string): Pr
       .then((buffer) => new Uint8Array(buffer))
       .catch(async () => {
         const fresh = new Uint8Array(randomBytes(32));
+        await mkdir(dirname(keyPath), { recursive: true, mode: 0o700 });
         try {
           const handle = await open(keyPath, "wx", 0o600);
           await handle.writeFile(fresh);
           await handle.close();
           return fresh;
-        } catch {
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
           return new Uint8Array(await readFile(keyPath)); // another process created it first
         }
       });
