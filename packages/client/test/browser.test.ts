@@ -22,6 +22,7 @@ declare const evergreen: {
   refreshToken(): Promise<string | undefined>;
   events(): string[];
   locks(): boolean;
+  indexedDB(): Promise<(string | null)[]>;
 };
 
 describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
@@ -103,6 +104,34 @@ describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
     ];
     expect(events.filter((e) => e === "refreshed:this")).toHaveLength(1);
     expect(events).not.toContain("expired");
+    await context.close();
+  });
+
+  it("re-checks on `online`, shares the end of a session across tabs, and stores in IndexedDB", async () => {
+    const clientId = await fixture.client({ access_token_ttl: 2 });
+    const context = await browser.newContext();
+    const open = async () => {
+      const page = await context.newPage();
+      await page.goto(`${site.url}/?client=${clientId}`);
+      await page.waitForFunction(() => typeof (globalThis as { evergreen?: unknown }).evergreen === "object");
+      return page;
+    };
+    const [tabA, tabB] = [await open(), await open()] as [Page, Page];
+    expect(await tabA.evaluate(() => evergreen.indexedDB())).toEqual(["stored in IndexedDB", null]);
+    await tabA.evaluate(([u, p]) => evergreen.login(u as string, p as string), [fixture.username, PASSWORD]);
+    await sleep(2300);
+    site.reset();
+    // Back online after the token expired: the tab refreshes before any request needs it.
+    await tabA.evaluate(() => window.dispatchEvent(new Event("online")));
+    await expect.poll(() => site.successfulRefreshes().length, { timeout: 5000 }).toBe(1);
+    expect(site.seen.filter((r) => r.path === "/userinfo")).toHaveLength(0);
+
+    // The issuer ends the session: the tab that finds out tells the other one.
+    await fixture.issuer.admin("DELETE", `/admin/users/${fixture.userId}/sessions`);
+    await sleep(2300);
+    await expect(tabA.evaluate(() => evergreen.call(1))).rejects.toThrow(/SessionExpiredError|expired/);
+    await expect.poll(() => tabB.evaluate(() => evergreen.events()), { timeout: 5000 }).toContain("expired");
+    expect(await tabA.evaluate(() => evergreen.events())).toEqual(["refreshed:this", "expired"]);
     await context.close();
   });
 });

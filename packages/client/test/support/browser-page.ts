@@ -1,5 +1,5 @@
 /** The page both browser tabs load: the SDK on localStorage, driven from the test. */
-import { createSession, webStorage } from "../../src/index.ts";
+import { createSession, indexedDBStorage, webStorage } from "../../src/index.ts";
 
 const clientId = new URLSearchParams(location.search).get("client") ?? "";
 const session = createSession({
@@ -26,5 +26,13 @@ Object.assign(globalThis, {
     refreshToken: async () => (await session.getTokens())?.refreshToken,
     events: () => events,
     locks: () => typeof navigator.locks?.request === "function",
+    /** Round-trips a value through the IndexedDB adapter. */
+    indexedDB: async () => {
+      const storage = indexedDBStorage({ database: "evergreen-test" });
+      await storage.set("k", "stored in IndexedDB");
+      const read = await storage.get("k");
+      await storage.remove("k");
+      return [read, await storage.get("k")];
+    },
   },
 });
