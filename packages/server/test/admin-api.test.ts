@@ -76,7 +76,9 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
 
     const dup = await ti.admin("POST", "/admin/users", { username, password: "another password" });
     expect(dup.status).toBe(409);
-    expect((await ti.admin("POST", "/admin/users", { username: uniq("u-"), password: "short" })).status).toBe(400);
+    expect((await ti.admin("POST", "/admin/users", { username: uniq("u-"), password: "short" })).status).toBe(
+      400,
+    );
     expect((await ti.admin("POST", "/admin/users", { password: "long enough" })).status).toBe(400);
 
     const byId = await ti.admin("GET", `/admin/users/${id}`);
@@ -91,7 +93,10 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
     const app = await createClient(ti);
     const user = { id, username, password: "correct horse battery" };
     const session = await loginOk(ti, app, user);
-    const patched = await ti.admin("PATCH", `/admin/users/${id}`, { password: "a brand new one", email: null });
+    const patched = await ti.admin("PATCH", `/admin/users/${id}`, {
+      password: "a brand new one",
+      email: null,
+    });
     expect(patched.status).toBe(200);
     expect(patched.body.email).toBeNull();
     expectOAuthError(await login(ti, app, user), 400, "invalid_grant");
@@ -141,7 +146,11 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
     expect(conf.status).toBe(201);
     const secret = conf.body.client_secret as string;
     expect(secret).toMatch(/^egs_/);
-    expect(conf.body).toMatchObject({ client_id: clientId, access_token_ttl: 120, rotate_refresh_tokens: false });
+    expect(conf.body).toMatchObject({
+      client_id: clientId,
+      access_token_ttl: 120,
+      rotate_refresh_tokens: false,
+    });
     expect(conf.body.secret_hash).toBeUndefined();
 
     const read = await ti.admin("GET", `/admin/clients/${clientId}`);
@@ -150,31 +159,48 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
     expect(read.body.secret_hash).toBeUndefined();
     const listed = await ti.admin("GET", "/admin/clients");
     expect(JSON.stringify(listed.body)).not.toContain(secret);
-    expect(listed.body.map((c: any) => c.client_id)).toEqual(expect.arrayContaining([clientId, pub.body.client_id]));
+    expect(listed.body.map((c: any) => c.client_id)).toEqual(
+      expect.arrayContaining([clientId, pub.body.client_id]),
+    );
     const { rows } = await ti.db.query<{ secret_hash: Buffer }>(
       "SELECT secret_hash FROM clients WHERE client_id = $1",
       [clientId],
     );
     expect(rows[0]!.secret_hash.toString("hex")).not.toContain(Buffer.from(secret).toString("hex"));
 
-    const confClient: TestClient = { client_id: clientId, client_secret: secret, method: "client_secret_basic" };
+    const confClient: TestClient = {
+      client_id: clientId,
+      client_secret: secret,
+      method: "client_secret_basic",
+    };
     const t = await loginOk(ti, confClient, user);
     expect(t.expires_in).toBe(120);
     expect((await token(ti, { grant_type: "client_credentials" }, confClient)).status).toBe(200);
 
-    expect((await ti.admin("POST", "/admin/clients", { client_id: clientId, grant_types: ["password"] })).status).toBe(409);
+    expect(
+      (await ti.admin("POST", "/admin/clients", { client_id: clientId, grant_types: ["password"] })).status,
+    ).toBe(409);
     expect((await ti.admin("POST", "/admin/clients", { grant_types: ["implicit"] })).status).toBe(400);
     expect(
-      (await ti.admin("POST", "/admin/clients", { grant_types: ["password"], token_endpoint_auth_method: "private_key_jwt" }))
-        .status,
+      (
+        await ti.admin("POST", "/admin/clients", {
+          grant_types: ["password"],
+          token_endpoint_auth_method: "private_key_jwt",
+        })
+      ).status,
     ).toBe(400);
-    expect((await ti.admin("POST", "/admin/clients", { grant_types: ["password"], access_token_ttl: -1 })).status).toBe(400);
+    expect(
+      (await ti.admin("POST", "/admin/clients", { grant_types: ["password"], access_token_ttl: -1 })).status,
+    ).toBe(400);
     expect((await ti.admin("GET", "/admin/clients/no-such-client")).status).toBe(404);
   });
 
   it("clients: PATCH takes effect at once, rotate_secret replaces the secret, DELETE removes", async () => {
     const user = await createUser(ti);
-    const c = await createClient(ti, { token_endpoint_auth_method: "client_secret_post", access_token_ttl: 300 });
+    const c = await createClient(ti, {
+      token_endpoint_auth_method: "client_secret_post",
+      access_token_ttl: 300,
+    });
     expect((await loginOk(ti, c, user)).expires_in).toBe(300);
     const patched = await ti.admin("PATCH", `/admin/clients/${c.client_id}`, { access_token_ttl: 60 });
     expect(patched.status).toBe(200);
@@ -190,8 +216,12 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
     expectOAuthError(await login(ti, c, user), 401, "invalid_client");
     await loginOk(ti, { ...c, client_secret: newSecret }, user);
 
-    expect((await ti.admin("PATCH", `/admin/clients/${c.client_id}`, { client_id: "renamed" })).status).toBe(400);
-    expect((await ti.admin("PATCH", "/admin/clients/no-such-client", { access_token_ttl: 60 })).status).toBe(404);
+    expect((await ti.admin("PATCH", `/admin/clients/${c.client_id}`, { client_id: "renamed" })).status).toBe(
+      400,
+    );
+    expect((await ti.admin("PATCH", "/admin/clients/no-such-client", { access_token_ttl: 60 })).status).toBe(
+      404,
+    );
     expect((await ti.admin("DELETE", `/admin/clients/${c.client_id}`)).status).toBe(204);
     expect((await ti.admin("GET", `/admin/clients/${c.client_id}`)).status).toBe(404);
     expect((await ti.admin("DELETE", `/admin/clients/${c.client_id}`)).status).toBe(404);

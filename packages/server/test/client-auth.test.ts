@@ -94,13 +94,20 @@ describe.each(DATABASES)("client authentication at the token endpoint on %s", (k
   it("a client using another method than the one it registered: 401 invalid_client", async () => {
     // basic client sending its (correct) secret in the body
     expectOAuthError(
-      await attempt({ refresh_token: rts.basic!, client_id: basic.client_id, client_secret: basic.client_secret! }),
+      await attempt({
+        refresh_token: rts.basic!,
+        client_id: basic.client_id,
+        client_secret: basic.client_secret!,
+      }),
       401,
       "invalid_client",
     );
     // post client sending its (correct) secret with Basic
     expectOAuthError(
-      await attempt({ refresh_token: rts.body! }, { authorization: basicAuth(body.client_id, body.client_secret!) }),
+      await attempt(
+        { refresh_token: rts.body! },
+        { authorization: basicAuth(body.client_id, body.client_secret!) },
+      ),
       401,
       "invalid_client",
     );

@@ -34,13 +34,18 @@ describe.each(DATABASES)("discovery metadata on %s", (kind) => {
       introspection_endpoint: "/introspect",
       userinfo_endpoint: "/userinfo",
     };
-    for (const [field, path] of Object.entries(endpoints)) expect(meta[field]).toBe(`${ti.config.issuer}${path}`);
+    for (const [field, path] of Object.entries(endpoints))
+      expect(meta[field]).toBe(`${ti.config.issuer}${path}`);
 
     // discovered URLs lead to live endpoints (never the 404 handler)
     const jwks = await fetch(meta.jwks_uri);
     expect(jwks.status).toBe(200);
     expect(((await jwks.json()) as any).keys.length).toBeGreaterThan(0);
-    const form = { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "" };
+    const form = {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "",
+    };
     for (const url of [meta.token_endpoint, meta.revocation_endpoint, meta.introspection_endpoint]) {
       const res = await fetch(url, form);
       expect(res.status, url).toBe(400);

@@ -71,7 +71,11 @@ describe.each(DATABASES)("grant types on %s", (kind) => {
     // a narrower scope is fine, a wider one is not
     const narrow = await token(ti, { grant_type: "client_credentials", scope: "read" }, svc);
     expect(narrow.body.scope).toBe("read");
-    expectOAuthError(await token(ti, { grant_type: "client_credentials", scope: "admin" }, svc), 400, "invalid_scope");
+    expectOAuthError(
+      await token(ti, { grant_type: "client_credentials", scope: "admin" }, svc),
+      400,
+      "invalid_scope",
+    );
     // the introspection endpoint reports it active
     const intro = await postForm(ti, "/introspect", { token: res.body.access_token }, svc);
     expect(intro.body).toMatchObject({ active: true, client_id: svc.client_id });

@@ -109,7 +109,8 @@ export async function postForm(
   const h: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", ...headers };
   const p: FormInput = { ...params };
   if (client) {
-    if (client.method === "client_secret_basic") h.authorization = basicAuth(client.client_id, client.client_secret!);
+    if (client.method === "client_secret_basic")
+      h.authorization = basicAuth(client.client_id, client.client_secret!);
     else if (client.method === "client_secret_post") {
       p.client_id = client.client_id;
       p.client_secret = client.client_secret;
@@ -123,7 +124,11 @@ export function token(ti: TestIssuer, params: FormInput, client?: TestClient | f
 }
 
 export function login(ti: TestIssuer, client: TestClient, user: TestUser, extra: FormInput = {}) {
-  return token(ti, { grant_type: "password", username: user.username, password: user.password, ...extra }, client);
+  return token(
+    ti,
+    { grant_type: "password", username: user.username, password: user.password, ...extra },
+    client,
+  );
 }
 
 /** Logs in and asserts success; returns the token response body. */
@@ -137,7 +142,12 @@ export function refresh(ti: TestIssuer, client: TestClient, refreshToken: string
   return token(ti, { grant_type: "refresh_token", refresh_token: refreshToken, ...extra }, client);
 }
 
-export async function refreshOk(ti: TestIssuer, client: TestClient, refreshToken: string, extra: FormInput = {}) {
+export async function refreshOk(
+  ti: TestIssuer,
+  client: TestClient,
+  refreshToken: string,
+  extra: FormInput = {},
+) {
   const res = await refresh(ti, client, refreshToken, extra);
   expect(res.status, res.text).toBe(200);
   return res.body as { access_token: string; refresh_token?: string; expires_in: number; scope: string };

@@ -38,7 +38,11 @@ describe.each(DATABASES)("log redaction on %s", (kind) => {
     const app = await createClient(ti, { refresh_token_reuse_grace: 0 });
     const conf = await createClient(ti, { token_endpoint_auth_method: "client_secret_basic" });
     const post_ = await createClient(ti, { token_endpoint_auth_method: "client_secret_post" });
-    secrets.push(conf.client_secret!, post_.client_secret!, basicAuth(conf.client_id, conf.client_secret!).slice(6));
+    secrets.push(
+      conf.client_secret!,
+      post_.client_secret!,
+      basicAuth(conf.client_id, conf.client_secret!).slice(6),
+    );
     const user = await createUser(ti);
     secrets.push(user.password);
 
@@ -71,12 +75,20 @@ describe.each(DATABASES)("log redaction on %s", (kind) => {
     await post(`${ti.url}/token?refresh_token=${c1.refresh_token}&password=${user.password}`, "", {
       "content-type": "application/x-www-form-urlencoded",
     });
-    await post(`${ti.url}/token`, JSON.stringify({ password: user.password, refresh_token: c1.refresh_token }), {
-      "content-type": "application/json",
-    });
-    await post(`${ti.url}/token`, encodeForm({ grant_type: "password", password: [user.password, user.password] }), {
-      "content-type": "application/x-www-form-urlencoded",
-    });
+    await post(
+      `${ti.url}/token`,
+      JSON.stringify({ password: user.password, refresh_token: c1.refresh_token }),
+      {
+        "content-type": "application/json",
+      },
+    );
+    await post(
+      `${ti.url}/token`,
+      encodeForm({ grant_type: "password", password: [user.password, user.password] }),
+      {
+        "content-type": "application/x-www-form-urlencoded",
+      },
+    );
     // the admin API with a password in its body
     await ti.admin("PATCH", `/admin/users/${user.id}`, { password: "another-Secret-Passw0rd" });
     secrets.push("another-Secret-Passw0rd");

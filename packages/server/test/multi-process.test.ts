@@ -155,7 +155,9 @@ describe.skipIf(!existsSync(CLI))("two `evergreen serve` processes on one Postgr
     const last = await refresh(A, app, rt);
     expect(last.status).toBe(200);
     for (const p of [a, b]) {
-      const res = await fetch(`${p.url}/userinfo`, { headers: { authorization: `Bearer ${last.body.access_token}` } });
+      const res = await fetch(`${p.url}/userinfo`, {
+        headers: { authorization: `Bearer ${last.body.access_token}` },
+      });
       expect(res.status).toBe(200);
     }
   });

@@ -1,6 +1,12 @@
 import { ManualClock } from "@evergreen/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, type TestDatabase, type TestIssuer, createTestDatabase, startTestIssuer } from "./harness.ts";
+import {
+  DATABASES,
+  type TestDatabase,
+  type TestIssuer,
+  createTestDatabase,
+  startTestIssuer,
+} from "./harness.ts";
 import {
   type HttpResult,
   type TestUser,
@@ -144,7 +150,11 @@ describe.each(DATABASES)("rate limits on %s", (kind) => {
     beforeAll(async () => {
       ti = await startTestIssuer({
         database: kind,
-        env: { EVERGREEN_RATE_LIMIT: "off", EVERGREEN_RATE_LIMIT_PER_IP: "1", EVERGREEN_RATE_LIMIT_FAILED_LOGINS: "1" },
+        env: {
+          EVERGREEN_RATE_LIMIT: "off",
+          EVERGREEN_RATE_LIMIT_PER_IP: "1",
+          EVERGREEN_RATE_LIMIT_FAILED_LOGINS: "1",
+        },
       });
     });
     afterAll(() => ti?.close());

@@ -173,7 +173,11 @@ describe.each(DATABASES)("refresh token rotation on %s", (kind) => {
   it("scope widening on refresh is invalid_scope and leaves the token usable", async () => {
     const t = await loginOk(ti, app, user, { scope: "openid" });
     const before = await snapshot(ti.db);
-    expectOAuthError(await refresh(ti, app, t.refresh_token!, { scope: "openid email" }), 400, "invalid_scope");
+    expectOAuthError(
+      await refresh(ti, app, t.refresh_token!, { scope: "openid email" }),
+      400,
+      "invalid_scope",
+    );
     expectOAuthError(await refresh(ti, app, t.refresh_token!, { scope: "admin" }), 400, "invalid_scope");
     expect(await snapshot(ti.db)).toBe(before);
     expect((await refreshOk(ti, app, t.refresh_token!)).scope).toBe("openid");

@@ -34,7 +34,10 @@ describe.each(DATABASES)("refresh token reuse detection on %s", (kind) => {
     ti = await startTestIssuer({ database: kind, clock });
     app = await createClient(ti, { refresh_token_reuse_grace: GRACE });
     otherApp = await createClient(ti);
-    rs = await createClient(ti, { token_endpoint_auth_method: "client_secret_basic", grant_types: ["client_credentials"] });
+    rs = await createClient(ti, {
+      token_endpoint_auth_method: "client_secret_basic",
+      grant_types: ["client_credentials"],
+    });
     user = await createUser(ti);
   });
   afterAll(() => ti?.close());

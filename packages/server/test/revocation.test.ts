@@ -114,8 +114,16 @@ describe.each(DATABASES)("token revocation (RFC 7009) on %s", (kind) => {
       400,
       "unsupported_token_type",
     );
-    expectOAuthError(await postForm(ti, "/revoke", { token: t.refresh_token!, client_id: "nope" }, false), 401, "invalid_client");
-    expectOAuthError(await postForm(ti, "/revoke", { token: t.refresh_token! }, false), 401, "invalid_client");
+    expectOAuthError(
+      await postForm(ti, "/revoke", { token: t.refresh_token!, client_id: "nope" }, false),
+      401,
+      "invalid_client",
+    );
+    expectOAuthError(
+      await postForm(ti, "/revoke", { token: t.refresh_token! }, false),
+      401,
+      "invalid_client",
+    );
     expect(await snapshot(ti.db)).toBe(before);
   });
 });

@@ -1,7 +1,13 @@
 import { ManualClock } from "@evergreen/db";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, type TestDatabase, type TestIssuer, createTestDatabase, startTestIssuer } from "./harness.ts";
+import {
+  DATABASES,
+  type TestDatabase,
+  type TestIssuer,
+  createTestDatabase,
+  startTestIssuer,
+} from "./harness.ts";
 import {
   type TestClient,
   type TestUser,
@@ -48,7 +54,9 @@ describe.each(DATABASES)("signing keys and rotation on %s", (kind) => {
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig" });
     expect(keys[0]!.d).toBeUndefined();
-    const { rows } = await ti.db.query<{ private_key: Buffer; kid: string }>("SELECT kid, private_key FROM signing_keys");
+    const { rows } = await ti.db.query<{ private_key: Buffer; kid: string }>(
+      "SELECT kid, private_key FROM signing_keys",
+    );
     expect(rows).toHaveLength(1);
     // the private key is stored sealed, not as a plain PKCS#8 DER
     const pkcs8 = ti.issuer.ctx.keys.current().privateKey.export({ format: "der", type: "pkcs8" });

@@ -92,7 +92,9 @@ describe.each(DATABASES)("userinfo guard on %s", (kind) => {
     // A flipped signature byte as well.
     const sig = Buffer.from(s!, "base64url");
     sig[0] = sig[0]! ^ 1;
-    expectInvalidToken(await userinfo(ti, `${h}.${good.access_token.split(".")[1]}.${sig.toString("base64url")}`));
+    expectInvalidToken(
+      await userinfo(ti, `${h}.${good.access_token.split(".")[1]}.${sig.toString("base64url")}`),
+    );
   });
 
   it("garbage is rejected", async () => {
@@ -136,7 +138,9 @@ describe.each(DATABASES)("userinfo guard on %s", (kind) => {
 
   it("a wrong issuer, a wrong audience, a wrong typ or a missing claim is rejected", async () => {
     expectInvalidToken(await userinfo(ti, await signWithIssuerKey(claims({ iss: "https://evil.example" }))));
-    expectInvalidToken(await userinfo(ti, await signWithIssuerKey(claims({ aud: "https://other-api.example" }))));
+    expectInvalidToken(
+      await userinfo(ti, await signWithIssuerKey(claims({ aud: "https://other-api.example" }))),
+    );
     expectInvalidToken(await userinfo(ti, await signWithIssuerKey(claims(), { typ: "JWT" })));
     const { client_id: _drop, ...noClient } = claims();
     expectInvalidToken(await userinfo(ti, await signWithIssuerKey(noClient)));
