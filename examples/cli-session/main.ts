@@ -85,7 +85,8 @@ if (!(await session.getTokens())) {
     process.exit(2);
   }
   const tokens = await session.loginWithPassword(values.username, password, { scope: values.scope });
-  const ttl = tokens.expiresAt === undefined ? "?" : ((tokens.expiresAt - tokens.receivedAt) / 1000).toFixed(0);
+  const ttl =
+    tokens.expiresAt === undefined ? "?" : ((tokens.expiresAt - tokens.receivedAt) / 1000).toFixed(0);
   console.log(`${time()}  ✓ logged in as ${values.username}; access token lifetime ${ttl} s`);
 } else {
   console.log(`${time()}  ✓ reusing the stored session`);
@@ -99,7 +100,9 @@ while (Date.now() < until) {
     const response = await session.fetch(userinfo);
     const body = response.ok ? ((await response.json()) as { preferred_username?: string }) : undefined;
     calls++;
-    console.log(`${time()}  GET /userinfo → ${response.status}${body ? ` (${body.preferred_username})` : ""}`);
+    console.log(
+      `${time()}  GET /userinfo → ${response.status}${body ? ` (${body.preferred_username})` : ""}`,
+    );
   } catch (error) {
     if (error instanceof SessionExpiredError) process.exit(1);
     console.log(`${time()}  ! ${(error as Error).message} (tokens kept; retrying)`);

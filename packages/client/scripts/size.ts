@@ -1,16 +1,16 @@
 /**
- * Prints the minified + gzipped size of the SDK as a browser bundle would include it.
+ * Prints the minified + gzipped size of the SDK as a bundler would include it.
  * Run: npm run size -w @evergreen/client
  */
-import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-async function measure(entry: string, platform: "browser" | "node") {
+async function measure(contents: string, platform: "browser" | "node") {
   const result = await build({
-    entryPoints: [`${root}/${entry}`],
+    stdin: { contents, resolveDir: root, loader: "ts" },
     bundle: true,
     minify: true,
     format: "esm",
@@ -22,11 +22,17 @@ async function measure(entry: string, platform: "browser" | "node") {
   return { minified: code.byteLength, gzipped: gzipSync(code, { level: 9 }).byteLength };
 }
 
-const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
-for (const [label, entry, platform] of [
-  ["@evergreen/client (everything)", "src/index.ts", "browser"],
-  ["@evergreen/client/node (file storage + lock)", "src/node/index.ts", "node"],
-] as const) {
-  const { minified, gzipped } = await measure(entry, platform);
-  console.log(`${label}: ${kb(minified)} minified, ${kb(gzipped)} minified+gzipped`);
+const kB = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
+const entries: [string, string, "browser" | "node"][] = [
+  ["everything in @evergreen/client", 'export * from "./src/index.ts";', "browser"],
+  [
+    "a browser app: createSession + webStorage",
+    'export { createSession, webStorage } from "./src/index.ts";',
+    "browser",
+  ],
+  ["@evergreen/client/node (file storage + file lock)", 'export * from "./src/node/index.ts";', "node"],
+];
+for (const [label, contents, platform] of entries) {
+  const { minified, gzipped } = await measure(contents, platform);
+  console.log(`${label}: ${kB(minified)} minified, ${kB(gzipped)} minified+gzipped`);
 }
