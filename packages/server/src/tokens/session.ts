@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Client } from "../clients.ts";
 import type { IssuerContext } from "../context.ts";
+import { OAuthError } from "../errors.ts";
 import { REFRESH_TOKEN_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-token.ts";
 import { tokenQueries } from "../queries.ts";
 import { type TokenResponse, accessTokenFor, tokenResponse } from "./token-response.ts";
@@ -38,29 +39,41 @@ export async function startSession(
   const idleExpiresAt = new Date(
     Math.min(addSeconds(now, client.refresh_token_idle_ttl).getTime(), absoluteExpiresAt.getTime()),
   );
-  await ctx.db.transaction(async (tx) => {
-    await tx.query(tokenQueries.createFamily, [
-      familyId,
-      userId,
-      client.client_id,
-      scope,
-      now,
-      absoluteExpiresAt,
-      sha256(refreshToken),
-      idleExpiresAt,
-      jti,
-      key.kid,
-      accessExpiresAt,
-      ip,
-    ]);
-    await tx.query(tokenQueries.evictBeyondCap, [
-      userId,
-      client.client_id,
-      client.max_sessions_per_user,
-      now,
-      familyId,
-    ]);
-  });
+  await ctx.db
+    .transaction(async (tx) => {
+      await tx.query(tokenQueries.createFamily, [
+        familyId,
+        userId,
+        client.client_id,
+        scope,
+        now,
+        absoluteExpiresAt,
+        sha256(refreshToken),
+        idleExpiresAt,
+        jti,
+        key.kid,
+        accessExpiresAt,
+        ip,
+      ]);
+      await tx.query(tokenQueries.evictBeyondCap, [
+        userId,
+        client.client_id,
+        client.max_sessions_per_user,
+        now,
+        familyId,
+      ]);
+    })
+    .catch(async (err) => {
+      // A foreign-key violation means the client or the user was deleted after this request
+      // looked them up (another process's client cache may be a few seconds stale): answer as
+      // if they never existed, never with a 500.
+      if ((err as { code?: string } | null)?.code !== "23503") throw err;
+      ctx.clients.invalidate(client.client_id);
+      if (!(await ctx.clients.get(client.client_id))) {
+        throw new OAuthError("invalid_client", "client authentication failed");
+      }
+      throw new OAuthError("invalid_grant", "invalid username or password");
+    });
   const at = accessTokenFor(
     ctx,
     {
