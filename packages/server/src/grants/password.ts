@@ -28,15 +28,15 @@ export async function passwordGrant(
   const scope = grantScope(parseScope(param(params, "scope")), client.scope);
   const rl = ctx.config.rateLimit;
   const lockKey = `login:${username.toLowerCase()}`;
-  // Counted before the password is checked, so parallel guesses cannot slip past the limit;
-  // a successful login forgives the count below.
-  await ctx.limiter.attempt(lockKey, rl.failedLoginsPerUser, rl.loginWindowSeconds);
+  // Cheap refusal once the account is locked.
+  await ctx.limiter.check(lockKey, rl.failedLoginsPerUser);
 
   const { rows } = await ctx.db.query<{ id: string; password_hash: string }>(userQueries.byUsername, [
     username,
   ]);
   const user = rows[0];
   if (!(await verifyPassword(password, user?.password_hash))) {
+    await ctx.limiter.record(lockKey, rl.loginWindowSeconds);
     await recordAudit(ctx.db, {
       at: ctx.clock.now(),
       type: "login_failed",
@@ -48,6 +48,11 @@ export async function passwordGrant(
     ctx.metrics.logins.inc({ outcome: "failed" });
     throw new OAuthError("invalid_grant", "invalid username or password");
   }
+  // Parallel guesses all pass the check above before any failure is recorded. Checking again
+  // after the (slow) hash means a correct guess only counts if the lock did not engage while it
+  // was verified: of a burst of N parallel guesses, only about the first `limit` to finish can
+  // succeed, as if they had come one by one. Correct logins in parallel are never throttled.
+  await ctx.limiter.check(lockKey, rl.failedLoginsPerUser);
   await ctx.limiter.forgive(lockKey);
   ctx.metrics.logins.inc({ outcome: "ok" });
   return startSession(ctx, client, user!.id, scope, ip);

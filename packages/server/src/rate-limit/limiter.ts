@@ -63,26 +63,6 @@ export class RateLimiter {
     }
   }
 
-  /**
-   * Counts one attempt against `key` *before* it is made and throws 429 once more than `limit`
-   * attempts fall in the window (failed-login lockout). Counting first is what makes the limit
-   * hold under concurrency: a peek-then-record scheme lets any number of parallel guesses pass
-   * the peek before the first failure is recorded. Callers `forgive` the key on success.
-   */
-  async attempt(key: string, limit: number, windowSeconds: number): Promise<void> {
-    if (!this.enabled) return;
-    const now = this.clock.now().getTime();
-    const { count, resetAt } = await this.store.hit(key, windowSeconds * 1000, now);
-    if (count > limit) {
-      const decision = { limit, remaining: 0, reset: Math.ceil((resetAt - now) / 1000) };
-      throw new OAuthError(
-        "too_many_requests",
-        "too many failed logins for this account; retry later",
-        rateLimitHeaders(decision, true),
-      );
-    }
-  }
-
   async record(key: string, windowSeconds: number): Promise<void> {
     if (!this.enabled) return;
     await this.store.hit(key, windowSeconds * 1000, this.clock.now().getTime());
