@@ -112,6 +112,33 @@ describe.each(DATABASES)("refresh token reuse detection on %s", (kind) => {
     await refreshOk(ti, app, first.refresh_token!);
   });
 
+  it("a retry inside the window asking for a scope beyond the grant is invalid_scope", async () => {
+    const t1 = await loginOk(ti, app, user, { scope: "openid" });
+    const fid = await familyOf(ti.db, t1.refresh_token!);
+    const first = await refreshOk(ti, app, t1.refresh_token!);
+    const wider = await refresh(ti, app, t1.refresh_token!, { scope: "openid email" });
+    expectOAuthError(wider, 400, "invalid_scope");
+    expect(wider.body.refresh_token).toBeUndefined();
+    // an in-scope retry still gets the same pair, and nothing was revoked
+    expect((await refreshOk(ti, app, t1.refresh_token!, { scope: "openid" })).refresh_token).toBe(
+      first.refresh_token,
+    );
+    expect((await family(ti.db, fid))!.revoked_at).toBeNull();
+  });
+
+  it("reuse after the window is detected even when the replayed request asks for another scope", async () => {
+    const t1 = await loginOk(ti, app, user, { scope: "openid" });
+    const fid = await familyOf(ti.db, t1.refresh_token!);
+    await refreshOk(ti, app, t1.refresh_token!);
+    clock.advance(GRACE + 1);
+    expectOAuthError(
+      await refresh(ti, app, t1.refresh_token!, { scope: "openid email" }),
+      400,
+      "invalid_grant",
+    );
+    expect((await family(ti.db, fid))!.revoked_reason).toBe("refresh_token_reuse");
+  });
+
   it("a chain of replays stays linear: T1 retry → T2, T2 retry → T3, then reuse after grace", async () => {
     const t1 = (await loginOk(ti, app, user)).refresh_token!;
     const fid = await familyOf(ti.db, t1);

@@ -198,19 +198,25 @@ async function explain(
   if (t.revoked_at) throw fail(ctx, "revoked");
 
   if (t.consumed_at) {
+    // A retry inside the window asking for more than the grant must not receive a pair
+    // (outside the window this is reuse, detected below whatever the scope).
+    if (t.replay_until && t.replay_until > now) checkScope(t.scope, requested);
     const replay = await replayWithinGrace(ctx, client, presented, hash, t, ip);
     if (replay) return replay;
     await detectReuse(ctx, hash, t, ip);
     throw fail(ctx, "reused");
   }
   if (t.expires_at <= now || t.absolute_expires_at <= now) throw fail(ctx, "expired");
-  if (requested) {
-    const granted = t.scope.split(" ");
-    const outside = requested.filter((s) => !granted.includes(s));
-    if (outside.length)
-      throw new OAuthError("invalid_scope", `scope exceeds the original grant: ${outside.join(" ")}`);
-  }
+  checkScope(t.scope, requested);
   return "retry";
+}
+
+function checkScope(granted: string, requested: string[] | undefined): void {
+  if (!requested) return;
+  const allowed = granted.split(" ");
+  const outside = requested.filter((s) => !allowed.includes(s));
+  if (outside.length)
+    throw new OAuthError("invalid_scope", `scope exceeds the original grant: ${outside.join(" ")}`);
 }
 
 /**
