@@ -228,6 +228,38 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
     expectOAuthError(await login(ti, { ...c, client_secret: newSecret }, user), 401, "invalid_client");
   });
 
+  it("a client registered right after a request named its id works at once", async () => {
+    const user = await createUser(ti);
+    const client: TestClient = { client_id: uniq("late-"), method: "none" };
+    expectOAuthError(await login(ti, client, user), 401, "invalid_client");
+    await createClient(ti, { client_id: client.client_id });
+    await loginOk(ti, client, user);
+  });
+
+  it("clients: switching between public and confidential", async () => {
+    const user = await createUser(ti);
+    const c = await createClient(ti);
+    const toConf = await ti.admin("PATCH", `/admin/clients/${c.client_id}`, {
+      token_endpoint_auth_method: "client_secret_basic",
+    });
+    expect(toConf.status).toBe(200);
+    expect(toConf.body.client_secret).toMatch(/^egs_/);
+    expectOAuthError(await login(ti, c, user), 401, "invalid_client");
+    const conf: TestClient = {
+      ...c,
+      client_secret: toConf.body.client_secret,
+      method: "client_secret_basic",
+    };
+    await loginOk(ti, conf, user);
+    const toPublic = await ti.admin("PATCH", `/admin/clients/${c.client_id}`, {
+      token_endpoint_auth_method: "none",
+    });
+    expect(toPublic.status).toBe(200);
+    expect(toPublic.body.client_secret).toBeUndefined();
+    expectOAuthError(await login(ti, conf, user), 401, "invalid_client");
+    await loginOk(ti, c, user);
+  });
+
   it("sessions: list a user's sessions, revoke one, revoke all", async () => {
     const user = await createUser(ti);
     const bystander = await createUser(ti);

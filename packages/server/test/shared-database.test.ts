@@ -35,6 +35,27 @@ describe.each(DATABASES)("two issuers sharing one database on %s", (kind) => {
     expectOAuthError(await refresh(b, app, t2.refresh_token!), 400, "invalid_grant");
   });
 
+  it("a rotation setting changed through one process applies at once through the other", async () => {
+    const app = await createClient(a);
+    const user = await createUser(a);
+    const t = await loginOk(a, app, user);
+    // b caches the client as rotating
+    const t2 = await refreshOk(b, app, t.refresh_token!);
+    expect(t2.refresh_token).toBeTruthy();
+    expect(
+      (await a.admin("PATCH", `/admin/clients/${app.client_id}`, { rotate_refresh_tokens: false })).status,
+    ).toBe(200);
+    const slid = await refreshOk(b, app, t2.refresh_token!);
+    expect(slid.refresh_token).toBeUndefined();
+    await refreshOk(b, app, t2.refresh_token!);
+    expect(
+      (await a.admin("PATCH", `/admin/clients/${app.client_id}`, { rotate_refresh_tokens: true })).status,
+    ).toBe(200);
+    const rotated = await refreshOk(b, app, t2.refresh_token!);
+    expect(rotated.refresh_token).toBeTruthy();
+    await refreshOk(a, app, rotated.refresh_token!);
+  });
+
   it("a client deleted through one process cannot log in through the other (no 500 from a stale cache)", async () => {
     const app = await createClient(a);
     const user = await createUser(a);

@@ -68,9 +68,12 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
     return reply.code(204).send();
   });
 
-  app.post("/admin/clients", async (req, reply) =>
-    reply.code(201).send(await createClient(db, clock, body(req))),
-  );
+  app.post("/admin/clients", async (req, reply) => {
+    const created = await createClient(db, clock, body(req));
+    // The registry also caches "no such client": forget it, so the new client works at once.
+    ctx.clients.invalidate(created.client_id);
+    return reply.code(201).send(created);
+  });
   app.get("/admin/clients", async (req) => listClients(db, ...paging(req)));
   app.get<{ Params: Params }>("/admin/clients/:client_id", async (req) =>
     getClient(db, req.params.client_id),
