@@ -77,18 +77,22 @@ async function main() {
   const adminToken = randomBytes(16).toString("hex");
   // BENCH_SERVER_ARGS passes node flags to the server process only (e.g. "--cpu-prof").
   const serverArgs = (process.env.BENCH_SERVER_ARGS ?? "").split(" ").filter(Boolean);
-  const server = spawn(process.execPath, [...serverArgs, "--import", "tsx", "packages/cli/src/main.ts", "serve"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url.toString(),
-      PORT: String(port),
-      EVERGREEN_ADMIN_TOKEN: adminToken,
-      EVERGREEN_RATE_LIMIT: "off",
-      EVERGREEN_DATA_DIR: `/tmp/${dbName}`,
-      LOG_LEVEL: "warn",
+  const server = spawn(
+    process.execPath,
+    [...serverArgs, "--import", "tsx", "packages/cli/src/main.ts", "serve"],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: url.toString(),
+        PORT: String(port),
+        EVERGREEN_ADMIN_TOKEN: adminToken,
+        EVERGREEN_RATE_LIMIT: "off",
+        EVERGREEN_DATA_DIR: `/tmp/${dbName}`,
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "inherit", "pipe"],
     },
-    stdio: ["ignore", "inherit", "pipe"],
-  });
+  );
   let stderr = "";
   server.stderr.on("data", (d) => {
     stderr += d;
