@@ -97,13 +97,22 @@ describe("against the real issuer", () => {
       await sleep(50);
     }
     for (const tab of tabs) tab.dispose();
-    expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    expect(expired).toEqual([]);
+    const trace = JSON.stringify(
+      fixture.proxy.seen.map((r) => [r.path, r.form?.get("refresh_token")?.slice(0, 10), r.status]),
+    );
+    expect(
+      statuses.filter((s) => s !== 200),
+      trace,
+    ).toEqual([]);
+    expect(expired, trace).toEqual([]);
     // Every refresh presented a token never presented before: the lineage stayed linear.
     const presented = fixture.proxy.refreshes().map((r) => r.form?.get("refresh_token"));
     expect(presented.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(presented).size).toBe(presented.length);
-    expect(fixture.proxy.refreshes().every((r) => r.status === 200)).toBe(true);
+    expect(new Set(presented).size, trace).toBe(presented.length);
+    expect(
+      fixture.proxy.refreshes().every((r) => r.status === 200),
+      trace,
+    ).toBe(true);
   });
 
   it("keeps the refresh token when the server returns no new one", async () => {

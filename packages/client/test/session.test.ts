@@ -143,6 +143,31 @@ describe("single flight", () => {
 });
 
 describe("401 handling", () => {
+  it("a 401 for tokens adopted from another tab still gets its one refresh", async () => {
+    const server = fakeServer();
+    const storage = memoryStorage();
+    const lock = processLock();
+    const { session: a, clock } = await setup({ storage, lock, autoRefresh: false }, server);
+    const b = createSession({
+      issuer: ISSUER,
+      tokenEndpoint: `${ISSUER}/token`,
+      clientId: "app",
+      clock,
+      fetch: server.fetch,
+      storage,
+      lock,
+      autoRefresh: false,
+    });
+    await b.getTokens();
+    await clock.advance(60_000);
+    await a.fetch(API); // tab A refreshes: at-2
+    server.rejected.add("at-2"); // ... which the API no longer accepts by the time tab B uses it
+    const response = await b.fetch(API);
+    expect(response.status).toBe(200);
+    expect(server.refreshes).toEqual(["rt-1", "rt-2"]);
+    expect(server.resources.slice(-2).map((r) => r.authorization)).toEqual(["Bearer at-2", "Bearer at-3"]);
+  });
+
   it("refreshes once and replays method, headers and body", async () => {
     const { session, server } = await setup({ autoRefresh: false });
     server.rejected.add("at-1");

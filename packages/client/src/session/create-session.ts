@@ -102,6 +102,8 @@ export function createSession(options: SessionOptions): Session {
   let expiredEmitted = false;
   let cancelTimer: (() => void) | undefined;
   let metadata: Promise<AuthorizationServerMetadata> | undefined;
+  /** Token sets this session got from the token endpoint itself (not adopted from storage). */
+  const issuedHere = new WeakSet<TokenSet>();
 
   const getMetadata = () => {
     metadata ??= discover(options.issuer as string, { fetch: fetchFn }).catch((error) => {
@@ -240,20 +242,26 @@ export function createSession(options: SessionOptions): Session {
       }
     }
     await write({ version: 1, tokens });
+    issuedHere.add(tokens);
     schedule();
     channel?.post({ type: "refreshed" });
     events.emit("refreshed", { expiresAt: tokens.expiresAt, source: "this" });
     return tokens;
   }
 
-  /** Tokens for a request, refreshed first when due; `fresh` if they came from a refresh just now. */
+  /**
+   * Tokens for a request, refreshed first when due. `fresh` when the token endpoint issued them
+   * for this call: a 401 for those is an authorization failure. Tokens adopted from another tab
+   * or process are not fresh (they may be older than they look), so a 401 may still refresh once.
+   */
   async function currentTokens(): Promise<{ tokens: TokenSet; fresh: boolean }> {
     const current = await load();
     if (!current) throw noSession();
     if (!isDue(current) || !current.tokens.refreshToken) return { tokens: current.tokens, fresh: false };
     const pending = inflight;
     try {
-      return { tokens: await refresh(), fresh: true };
+      const tokens = await refresh();
+      return { tokens, fresh: issuedHere.has(tokens) };
     } catch (error) {
       // Inside the leeway the old token still works: a failed early refresh must not fail the request.
       const expiresAt = current.tokens.expiresAt ?? 0;
