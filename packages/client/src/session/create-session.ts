@@ -211,11 +211,15 @@ export function createSession(options: SessionOptions): Session {
 
   async function refreshHoldingLock(replaces: string | undefined): Promise<TokenSet> {
     // Another tab or process may have refreshed while we waited for the lock: use its tokens.
+    const known = state?.tokens.accessToken;
     const stored = await read();
     if (!stored) throw expiredEmitted ? noSession() : await expire(noSession());
     if (stored.tokens.accessToken !== replaces && !isDue(stored)) {
       schedule();
-      events.emit("refreshed", { expiresAt: stored.tokens.expiresAt, source: "other" });
+      // (Unless a BroadcastChannel message already told us about these tokens.)
+      if (stored.tokens.accessToken !== known) {
+        events.emit("refreshed", { expiresAt: stored.tokens.expiresAt, source: "other" });
+      }
       return stored.tokens;
     }
     const refreshToken = stored.tokens.refreshToken;
