@@ -1,5 +1,5 @@
 /** The session's rules, on a manual clock and an in-process token endpoint: no sleeping. */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   BodyNotReplayableError,
   createSession,
@@ -295,6 +295,37 @@ describe("failures", () => {
     const waited = clock.monotonic() - started;
     expect(waited).toBeGreaterThanOrEqual(3500);
     expect(waited).toBeLessThanOrEqual(7100);
+  });
+
+  describe("while offline", () => {
+    afterEach(() => vi.unstubAllGlobals());
+
+    it("waits for the `online` event before retrying, without spending attempts", async () => {
+      const events = new EventTarget();
+      const navigator = { onLine: true };
+      vi.stubGlobal("navigator", navigator);
+      vi.stubGlobal("addEventListener", events.addEventListener.bind(events));
+      vi.stubGlobal("removeEventListener", events.removeEventListener.bind(events));
+      const { session, server, clock } = await setup({
+        autoRefresh: false,
+        retry: { attempts: 2, baseDelay: 100 },
+      });
+      await clock.advance(60_000);
+      navigator.onLine = false;
+      server.next.push(new TypeError("offline"));
+      let settled = false;
+      const pending = session.fetch(API).finally(() => {
+        settled = true;
+      });
+      await clock.advance(10 * 60_000);
+      expect(settled).toBe(false);
+      expect(server.refreshes).toEqual(["rt-1"]);
+      navigator.onLine = true;
+      events.dispatchEvent(new Event("online"));
+      const response = await clock.settle(pending, 50);
+      expect(response.status).toBe(200);
+      expect(server.refreshes).toEqual(["rt-1", "rt-1"]);
+    });
   });
 
   it("after the last attempt fails the error is RefreshFailedError and the tokens remain", async () => {
