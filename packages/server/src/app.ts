@@ -2,6 +2,7 @@ import { type Clock, type Database, systemClock } from "@evergreen/db";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { adminRoutes } from "./admin/routes.ts";
 import { ClientRegistry } from "./clients.ts";
+import { registerCors } from "./cors.ts";
 import type { ServerConfig } from "./config.ts";
 import type { IssuerContext } from "./context.ts";
 import { parseKeyRing } from "./crypto/secret-box.ts";
@@ -85,6 +86,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   };
 
   registerFormParser(app);
+  registerCors(app, config.corsOrigins);
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof OAuthError) {
       return reply

@@ -21,6 +21,8 @@ export interface ServerConfig {
   /** How long dead families and their tokens are kept (reuse still recognised), seconds. */
   retention: number;
   dbPoolSize: number;
+  /** Origins allowed to call the OAuth endpoints from a browser: "*", a list, or [] (off). */
+  corsOrigins: "*" | string[];
 }
 
 export interface RateLimitConfig {
@@ -47,6 +49,15 @@ export const CLIENT_DEFAULTS = {
 function int(value: string | undefined, fallback: number): number {
   const n = value === undefined || value === "" ? Number.NaN : Number(value);
   return Number.isFinite(n) ? n : fallback;
+}
+
+function corsOrigins(value: string | undefined): "*" | string[] {
+  if (value === undefined || value.trim() === "*") return "*";
+  if (value.trim() === "off") return [];
+  return value
+    .split(",")
+    .map((o) => o.trim().replace(/\/+$/, ""))
+    .filter(Boolean);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -79,5 +90,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     janitorInterval: int(env.EVERGREEN_JANITOR_INTERVAL, 600),
     retention: int(env.EVERGREEN_RETENTION, 7 * 24 * 3600),
     dbPoolSize: int(env.EVERGREEN_DB_POOL, 16),
+    corsOrigins: corsOrigins(env.EVERGREEN_CORS_ORIGINS),
   };
 }

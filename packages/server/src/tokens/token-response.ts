@@ -9,7 +9,8 @@ export interface TokenResponse {
   token_type: "Bearer";
   expires_in: number;
   refresh_token?: string;
-  scope: string;
+  /** Omitted when empty (RFC 6749 §5.1 makes it optional). */
+  scope?: string;
 }
 
 export interface AccessTokenFacts {
@@ -51,8 +52,8 @@ export function tokenResponse(
     access_token: accessToken,
     token_type: "Bearer",
     expires_in: Math.max(seconds(accessExpiresAt) - seconds(clock.now()), 0),
-    scope,
   };
+  if (scope) res.scope = scope;
   if (refreshToken) res.refresh_token = refreshToken;
   return res;
 }
