@@ -10,7 +10,7 @@ export const HELP = `evergreen — refresh tokens done right, end to end
 Usage: evergreen <command> [options]
 
 Commands:
-  serve                 Start the issuer (and dashboard) on http://127.0.0.1:8080
+  serve                 Start the issuer on http://127.0.0.1:8080
   migrate               Create or upgrade the database schema, then exit
   users <subcommand>    Manage users:   add, list, show, passwd, delete, sessions, revoke
   clients <subcommand>  Manage clients: add, list, show, update, rotate-secret, delete

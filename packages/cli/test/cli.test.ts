@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -175,5 +175,43 @@ describe("evergreen CLI on the embedded database", () => {
     }[];
     expect(keys.length).toBe(2);
     expect(keys.find((k) => k.current)?.kid).toBe(rotated.kid);
+  });
+
+  it("turns rotation off and on again with clients update", async () => {
+    const off = JSON.parse((await run(["clients", "update", "app", "--no-rotate", "--json"], env)).stdout);
+    expect(off.rotate_refresh_tokens).toBe(false);
+    const on = JSON.parse((await run(["clients", "update", "app", "--rotate", "--json"], env)).stdout);
+    expect(on.rotate_refresh_tokens).toBe(true);
+  });
+});
+
+describe("evergreen serve when the first start fails", () => {
+  it("still shows the generated admin token on the next successful start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "evergreen-cli-first-"));
+    const busy = createServer();
+    const busyPort = await new Promise<number>((r) =>
+      busy.listen(0, "127.0.0.1", () => r((busy.address() as { port: number }).port)),
+    );
+    try {
+      const failed = await run(["serve"], {
+        EVERGREEN_DATA_DIR: dir,
+        PORT: String(busyPort),
+        LOG_LEVEL: "silent",
+      });
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).not.toContain("ega_");
+      const bad = await run(["serve", "--port", "abc"], { EVERGREEN_DATA_DIR: dir });
+      expect(bad.code).toBe(2);
+      const ok = await serve({ EVERGREEN_DATA_DIR: dir, PORT: String(await freePort()) });
+      try {
+        const stored = readFileSync(join(dir, "admin-token"), "utf8").trim();
+        expect(ok.stderr()).toContain(stored);
+      } finally {
+        await stop(ok.child);
+      }
+    } finally {
+      busy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,7 +4,9 @@ import { newOpaqueToken } from "./crypto/opaque-token.ts";
 
 /**
  * The admin token: EVERGREEN_ADMIN_TOKEN if set; otherwise the one kept in the data
- * directory, generated (mode 0600) on first start. `created` tells the caller to print it once.
+ * directory, generated (mode 0600) on first start. `created` is true until the token has been
+ * shown once (see markAdminTokenShown), so a first start that fails before it could print the
+ * token does not lose it.
  */
 export function resolveAdminToken(
   configured: string | undefined,
@@ -12,9 +14,15 @@ export function resolveAdminToken(
 ): { token: string; created: boolean } {
   if (configured) return { token: configured, created: false };
   const file = join(dataDir, "admin-token");
-  if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), created: false };
+  const shown = existsSync(join(dataDir, "admin-token.shown"));
+  if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), created: !shown };
   mkdirSync(dataDir, { recursive: true });
   const token = newOpaqueToken("ega_");
   writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
   return { token, created: true };
+}
+
+/** Records that the generated token was printed, so later starts stay quiet about it. */
+export function markAdminTokenShown(dataDir: string): void {
+  writeFileSync(join(dataDir, "admin-token.shown"), "", { mode: 0o600 });
 }

@@ -101,6 +101,14 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     if (err instanceof BearerTokenError) {
       return reply.code(err.status).header("WWW-Authenticate", err.challenge("evergreen")).send(err.toJSON());
     }
+    // Text PostgreSQL cannot store (a NUL character) that slipped past validation is bad input.
+    const pgCode = (err as { code?: string }).code;
+    if (pgCode === "22021" || pgCode === "22P05") {
+      return reply.code(400).header("Cache-Control", "no-store").send({
+        error: "invalid_request",
+        error_description: "the request contains characters that are not allowed",
+      });
+    }
     // Malformed input caught by Fastify itself (body too large, bad JSON, unknown media type,
     // schema validation) is the client's fault: RFC 6749 invalid_request, never a 500.
     const status = err.statusCode ?? 500;

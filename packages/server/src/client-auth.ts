@@ -10,13 +10,14 @@ function parseBasic(header: string): { id: string; secret: string } {
   const encoded = header.slice(6).trim();
   const decoded = Buffer.from(encoded, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw new OAuthError("invalid_client", "malformed Basic credentials", BASIC_CHALLENGE);
+  if (colon < 0 || decoded.includes("\u0000"))
+    throw new OAuthError("invalid_client", "malformed Basic credentials", BASIC_CHALLENGE);
   try {
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
-    return {
-      id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")),
-      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")),
-    };
+    const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
+    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
+    if (id.includes("\u0000") || secret.includes("\u0000")) throw new Error("NUL");
+    return { id, secret };
   } catch {
     throw new OAuthError("invalid_client", "malformed Basic credentials", BASIC_CHALLENGE);
   }

@@ -38,6 +38,9 @@ export function formParams(req: FastifyRequest): FormParams {
 export function param(params: FormParams, name: string): string | undefined {
   const v = params[name];
   if (Array.isArray(v)) throw new OAuthError("invalid_request", `parameter "${name}" must not be repeated`);
+  // No OAuth parameter contains a NUL, and PostgreSQL text cannot hold one.
+  if (v?.includes("\u0000"))
+    throw new OAuthError("invalid_request", `parameter "${name}" contains a NUL character`);
   return v === undefined || v === "" ? undefined : v;
 }
 

@@ -2,6 +2,7 @@ export { buildIssuer, type Issuer, type IssuerOptions } from "./app.ts";
 export { startServer, type RunningServer } from "./server.ts";
 export { loadConfig, type ServerConfig, CLIENT_DEFAULTS } from "./config.ts";
 export { runJanitor } from "./janitor.ts";
+export { markAdminTokenShown, resolveAdminToken } from "./admin-token.ts";
 export { createUser, findUser, listUsers, updateUser, deleteUser } from "./admin/user-store.ts";
 export { createClient, getClient, listClients, updateClient, deleteClient } from "./admin/client-store.ts";
 export { listSessions, revokeAllSessions, revokeSession } from "./admin/sessions.ts";

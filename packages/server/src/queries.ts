@@ -176,7 +176,18 @@ const evictBeyondCap = `WITH excess AS (
    INSERT INTO audit_events (at, type, user_id, client_id, family_id, detail)
    SELECT $4, 'session_evicted', user_id, client_id, id, '{"reason":"per-user session cap"}'::jsonb FROM r`;
 
-export const tokenQueries = { createFamily, rotate, slide, inspect, revokeFamily, evictBeyondCap };
+/** Serialises logins of one user to one client (the session cap), for this transaction. */
+const lockUserClient = "SELECT pg_advisory_xact_lock(hashtext($1::text || '/' || $2::text))";
+
+export const tokenQueries = {
+  lockUserClient,
+  createFamily,
+  rotate,
+  slide,
+  inspect,
+  revokeFamily,
+  evictBeyondCap,
+};
 
 export const sessionQueries = {
   /** A user's families with their live token's idle expiry; $1 user, $2 now */

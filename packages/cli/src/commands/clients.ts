@@ -21,7 +21,7 @@ Options for add/update:
   --access-ttl S            access-token lifetime, seconds (default 600)
   --idle-ttl S              refresh-token idle (sliding) lifetime (default 14 days)
   --absolute-ttl S          refresh-token absolute lifetime from login (default 90 days)
-  --no-rotate               do not rotate refresh tokens on use
+  --no-rotate / --rotate    turn rotation of refresh tokens on use off / on (default on)
   --grace S                 reuse grace window for concurrent/retried refreshes (default 15)
   --max-sessions N          live sessions per user; the oldest is evicted beyond it (default 50)
   --url URL, --json         as for "evergreen users"
@@ -42,6 +42,7 @@ export async function clientsCommand(config: ServerConfig, args: string[]): Prom
       "idle-ttl": { type: "string" },
       "absolute-ttl": { type: "string" },
       "no-rotate": { type: "boolean" },
+      rotate: { type: "boolean" },
       grace: { type: "string" },
       "max-sessions": { type: "string" },
       url: { type: "string" },
@@ -66,7 +67,7 @@ export async function clientsCommand(config: ServerConfig, args: string[]): Prom
     access_token_ttl: num(v["access-ttl"]),
     refresh_token_idle_ttl: num(v["idle-ttl"]),
     refresh_token_absolute_ttl: num(v["absolute-ttl"]),
-    rotate_refresh_tokens: v["no-rotate"] ? false : undefined,
+    rotate_refresh_tokens: v["no-rotate"] ? false : v.rotate ? true : undefined,
     refresh_token_reuse_grace: num(v.grace),
     max_sessions_per_user: num(v["max-sessions"]),
   };

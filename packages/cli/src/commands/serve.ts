@@ -1,4 +1,4 @@
-import { type ServerConfig, startServer } from "@evergreen/server";
+import { type ServerConfig, markAdminTokenShown, startServer } from "@evergreen/server";
 import { acquireDataDirLock } from "../data-dir-lock.ts";
 import { parse } from "../args.ts";
 
@@ -20,8 +20,13 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   if (parsed.values.port) config.port = Number(parsed.values.port);
   if (parsed.values.host) config.host = parsed.values.host;
   if (!process.env.ISSUER && (parsed.values.port || parsed.values.host)) {
-    config.issuer = `http://${config.host}:${config.port}`;
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    config.issuer = `http://${host}:${config.port}`;
     if (!process.env.EVERGREEN_AUDIENCE) config.audience = config.issuer;
+  }
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
+    process.stderr.write(`evergreen: --port must be a port number\n`);
+    return 2;
   }
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -39,6 +44,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   if (server.adminTokenCreated) {
     out("evergreen: generated an admin token (kept in the data directory, shown only now):");
     out(`    ${server.adminToken}`);
+    markAdminTokenShown(config.dataDir);
   }
   if (!config.encryptionKey) {
     out(

@@ -37,7 +37,10 @@ function seconds(name: string, v: unknown, fallback: number, min: number, max: n
 
 function stringList(name: string, v: unknown, fallback: string[]): string[] {
   if (v === undefined) return fallback;
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string" && x.length > 0 && x.length <= 2048)) {
+  if (
+    !Array.isArray(v) ||
+    !v.every((x) => typeof x === "string" && x.length > 0 && x.length <= 2048 && !x.includes("\u0000"))
+  ) {
     throw bad(`${name} must be an array of strings`);
   }
   return [...new Set(v as string[])];
@@ -77,9 +80,11 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
   if (
     input.client_name !== undefined &&
     input.client_name !== null &&
-    typeof input.client_name !== "string"
+    (typeof input.client_name !== "string" ||
+      input.client_name.length > 200 ||
+      input.client_name.includes("\u0000"))
   ) {
-    throw bad("client_name must be a string");
+    throw bad("client_name must be a string of at most 200 characters");
   }
   if (input.rotate_refresh_tokens !== undefined && typeof input.rotate_refresh_tokens !== "boolean") {
     throw bad("rotate_refresh_tokens must be a boolean");
@@ -141,6 +146,11 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
   if (clientId === undefined) clientId = `cl_${randomBytes(12).toString("base64url")}`;
   if (typeof clientId !== "string" || !/^[A-Za-z0-9._~-]{1,128}$/.test(clientId)) {
     throw bad("client_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
+  }
+  // A client_credentials token's subject is its client id (RFC 9068 §2.2); a UUID-shaped id
+  // could collide with a user's id and let the client act as that user.
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(clientId)) {
+    throw bad("client_id must not have the form of a UUID (user ids do)");
   }
   if (input.grant_types === undefined) throw bad("grant_types is required");
   const method = (input.token_endpoint_auth_method ?? "client_secret_basic") as AuthMethod;

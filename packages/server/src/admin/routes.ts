@@ -16,11 +16,19 @@ function body(req: FastifyRequest): Record<string, unknown> {
   return req.body as Record<string, unknown>;
 }
 
+/** A non-negative integer query parameter within [min, max], or 400. */
+function intParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === "string" && /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new AdminApiError("invalid_request", `${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
 function paging(req: FastifyRequest): [number, number] {
-  const q = req.query as { limit?: string; offset?: string };
-  const limit = Number(q.limit ?? 100);
-  const offset = Number(q.offset ?? 0);
-  return [Number.isFinite(limit) ? limit : 100, Number.isFinite(offset) ? offset : 0];
+  const q = req.query as { limit?: unknown; offset?: unknown };
+  return [intParam(q.limit, "limit", 100, 1, 1000), intParam(q.offset, "offset", 0, 0, 100_000_000)];
 }
 
 /**
@@ -98,12 +106,17 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
   });
 
   app.get("/admin/audit", async (req) => {
-    const q = req.query as { type?: string; user_id?: string; limit?: string };
-    const userId = q.user_id && /^[0-9a-f-]{36}$/i.test(q.user_id) ? q.user_id : null;
+    const q = req.query as { type?: unknown; user_id?: unknown; limit?: unknown };
+    if (q.type !== undefined && (typeof q.type !== "string" || !/^[a-z_]{1,64}$/.test(q.type))) {
+      throw new AdminApiError("invalid_request", "type must be an audit event type");
+    }
+    if (q.user_id !== undefined && (typeof q.user_id !== "string" || !/^[0-9a-f-]{36}$/i.test(q.user_id))) {
+      throw new AdminApiError("invalid_request", "user_id must be a user id");
+    }
     const { rows } = await db.query(auditQueries.list, [
       q.type ?? null,
-      userId,
-      Math.min(Number(q.limit) || 100, 1000),
+      q.user_id ?? null,
+      intParam(q.limit, "limit", 100, 1, 1000),
     ]);
     return rows;
   });

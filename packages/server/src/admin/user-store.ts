@@ -3,6 +3,7 @@ import { type Clock, type Queryable, isUniqueViolation } from "@evergreen/db";
 import { hashPassword } from "../crypto/password.ts";
 import { AdminApiError } from "../errors.ts";
 import { userQueries } from "../queries.ts";
+import { revokeAllSessions } from "./sessions.ts";
 
 export interface User {
   id: string;
@@ -16,6 +17,8 @@ export interface UserInput {
   username?: unknown;
   password?: unknown;
   email?: unknown;
+  /** With a new password: end the user's sessions everywhere (default true). */
+  revoke_sessions?: unknown;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,7 +42,7 @@ function checkPassword(v: unknown): string {
 
 function checkEmail(v: unknown): string | null {
   if (v === null || v === undefined) return null;
-  if (typeof v !== "string" || v.length > 320 || !/^[^\s@]+@[^\s@]+$/.test(v)) {
+  if (typeof v !== "string" || v.length > 320 || !/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u.test(v)) {
     throw new AdminApiError("invalid_request", "email must be an email address");
   }
   return v;
@@ -108,6 +111,8 @@ export async function updateUser(
       passwordHash,
       clock.now(),
     ]);
+    // A changed password is usually a compromised one: sessions opened with the old one end.
+    if (passwordHash && input.revoke_sessions !== false) await revokeAllSessions(db, clock, user.id);
     return rows[0]!;
   } catch (err) {
     if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a user with this username exists");

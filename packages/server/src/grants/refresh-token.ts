@@ -39,6 +39,7 @@ interface InspectedRow {
   revoked_reason: string | null;
   absolute_expires_at: Date;
   s_created_at: Date | null;
+  s_expires_at: Date | null;
   s_at_jti: string | null;
   s_at_kid: string | null;
   s_at_expires_at: Date | null;
@@ -202,6 +203,7 @@ async function explain(
     // (outside the window this is reuse, detected below whatever the scope).
     if (t.replay_until && t.replay_until > now) checkScope(t.scope, requested);
     const replay = await replayWithinGrace(ctx, client, presented, hash, t, ip);
+    if (replay === "expired") throw fail(ctx, "expired");
     if (replay) return replay;
     await detectReuse(ctx, hash, t, ip);
     throw fail(ctx, "reused");
@@ -231,9 +233,12 @@ async function replayWithinGrace(
   hash: Buffer,
   t: InspectedRow,
   ip: string,
-): Promise<TokenResponse | undefined> {
+): Promise<TokenResponse | "expired" | undefined> {
   const now = ctx.clock.now();
   if (!t.replay_until || t.replay_until <= now || !t.successor_sealed || !t.successor_hash) return undefined;
+  // A successor that can no longer refresh is worth nothing: past the family's absolute limit
+  // (or the successor's own idle expiry) the answer is invalid_grant, not a dead pair.
+  if (t.absolute_expires_at <= now || !t.s_expires_at || t.s_expires_at <= now) return "expired";
   if (!t.s_at_jti || !t.s_at_kid || !t.s_at_expires_at || !t.s_created_at) return undefined;
   const successor = openSuccessor(presented, hash, t.successor_sealed);
   if (!successor || !sha256(successor).equals(t.successor_hash)) return undefined;

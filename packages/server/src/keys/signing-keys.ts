@@ -83,10 +83,17 @@ export class SigningKeyStore {
     return this.#current;
   }
 
-  /** A key by id for verification; an unknown id triggers (rate-limited) reload. */
+  /**
+   * A key by id for verification. An unknown id triggers a reload, at most one every 2 s
+   * whatever ids arrive; a process that only verifies still re-reads every 30 s, so a stream
+   * of made-up ids cannot keep it from learning a rotated key for longer than that.
+   */
   async byKid(kid: string): Promise<SigningKey | undefined> {
+    if (Date.now() - this.#loadedAt > RELOAD_INTERVAL_MS) await this.reload().catch(() => {});
     const hit = this.#keys.get(kid);
     if (hit) return hit;
+    // Our key ids are UUIDs; anything else cannot be in the database.
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(kid)) return undefined;
     if (Date.now() - this.#lastMissReload < MISS_RELOAD_MIN_MS) return undefined;
     this.#lastMissReload = Date.now();
     await this.reload();

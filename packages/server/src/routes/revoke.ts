@@ -2,7 +2,6 @@ import type { FastifyInstance } from "fastify";
 import { authenticateClient } from "../client-auth.ts";
 import type { IssuerContext } from "../context.ts";
 import { looksLikeRefreshToken, sha256, tokenId } from "../crypto/opaque-token.ts";
-import { OAuthError } from "../errors.ts";
 import { formParams, param, requiredParam } from "../form-body.ts";
 import { tokenQueries } from "../queries.ts";
 
@@ -18,10 +17,8 @@ export async function revokeRoutes(app: FastifyInstance, opts: { ctx: IssuerCont
     reply.header("Cache-Control", "no-store");
     const params = formParams(req);
     const token = requiredParam(params, "token");
-    const hint = param(params, "token_type_hint");
-    if (hint !== undefined && hint !== "refresh_token" && hint !== "access_token") {
-      throw new OAuthError("unsupported_token_type", "token_type_hint must be refresh_token or access_token");
-    }
+    // The hint is only a hint (RFC 7009 §2.1): the token's own form tells us what it is.
+    param(params, "token_type_hint");
     const client = await authenticateClient(req, params, ctx.clients);
     const now = ctx.clock.now();
 

@@ -33,11 +33,14 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
       }
       grantType = requestedGrant;
       const client = await authenticateClient(req, params, ctx.clients);
-      const clientLimit = await ctx.limiter.consume(
-        `client:${client.client_id}`,
-        rl.perClient,
-        rl.windowSeconds,
-      );
+      // A public client's id is no secret: a budget shared by all its users would let anyone
+      // exhaust it. Confidential clients are limited as a whole (only once authenticated);
+      // public clients per client and IP.
+      const clientKey =
+        client.token_endpoint_auth_method === "none"
+          ? `client:${client.client_id}:${req.ip}`
+          : `client:${client.client_id}`;
+      const clientLimit = await ctx.limiter.consume(clientKey, rl.perClient, rl.windowSeconds);
       const tighter = [ipLimit, clientLimit]
         .filter((d) => d !== undefined)
         .sort((a, b) => a.remaining - b.remaining)[0];

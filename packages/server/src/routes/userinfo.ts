@@ -9,12 +9,11 @@ export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerCo
   const { ctx } = opts;
   app.get("/userinfo", { preHandler: requireAccessToken(ctx.verifyAccessToken) }, async (req, reply) => {
     const sub = req.accessToken!.sub;
+    // A client_credentials token speaks for a client (sub = client_id), never for a user.
+    const isUserToken = sub !== req.accessToken!.client_id && /^[0-9a-f-]{36}$/i.test(sub);
     const { rows } = await ctx.db.query<{ id: string; username: string; email: string | null }>(
       userQueries.byId,
-      [
-        // client_credentials tokens have a client id as subject: not a user.
-        /^[0-9a-f-]{36}$/i.test(sub) ? sub : "00000000-0000-0000-0000-000000000000",
-      ],
+      [isUserToken ? sub : "00000000-0000-0000-0000-000000000000"],
     );
     const user = rows[0];
     if (!user)

@@ -41,6 +41,9 @@ export async function startSession(
   );
   await ctx.db
     .transaction(async (tx) => {
+      // Concurrent logins of one user to one client would not see each other's new family
+      // under READ COMMITTED, and the cap would not hold; serialise them.
+      await tx.query(tokenQueries.lockUserClient, [userId, client.client_id]);
       await tx.query(tokenQueries.createFamily, [
         familyId,
         userId,
