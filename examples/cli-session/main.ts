@@ -71,6 +71,9 @@ session.on("refreshed", ({ expiresAt, source }) => {
   console.log(`${time()}  ↻ ${by}; new access token valid for ~${left}`);
 });
 session.on("expired", () => console.log(`${time()}  ✗ session expired: log in again`));
+session.on("error", ({ error }) =>
+  console.log(`${time()}  ✗ background refresh stopped: ${(error as Error).message} (check the client)`),
+);
 
 if (values.logout) {
   const { revoked } = await session.logout();

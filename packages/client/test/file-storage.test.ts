@@ -56,6 +56,30 @@ describe("fileStorage", () => {
   });
 });
 
+describe("two Node processes writing one file store", () => {
+  it("lose no update: every read-modify-write holds the file lock", async () => {
+    const path = join(dir, "writers", "tokens.json");
+    const key = "writers passphrase";
+    const worker = fileURLToPath(new URL("./support/file-writer-worker.ts", import.meta.url));
+    const startAt = Date.now() + 1500;
+    const run = (prefix: string) =>
+      promisify(execFile)(
+        process.execPath,
+        ["--import", "tsx", worker, JSON.stringify({ path, key, prefix, count: 25, startAt })],
+        { cwd: fileURLToPath(new URL("../../..", import.meta.url)) },
+      );
+    await Promise.all([run("a"), run("b")]);
+    const storage = fileStorage({ path, key });
+    const missing: string[] = [];
+    for (const prefix of ["a", "b"]) {
+      for (let i = 0; i < 25; i++) {
+        if ((await storage.get(`${prefix}${i}`)) !== String(i)) missing.push(`${prefix}${i}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 describe("two Node processes sharing one file store", () => {
   let fixture: IssuerFixture;
   beforeAll(async () => {

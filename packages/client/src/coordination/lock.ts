@@ -18,3 +18,12 @@ export function processLock(): Lock {
     },
   };
 }
+
+const realmLocks = new WeakMap<object, Lock>();
+
+/** The in-realm lock of everything that uses this very storage object. */
+export function storageLock(storage: object): Lock {
+  const lock = realmLocks.get(storage) ?? processLock();
+  realmLocks.set(storage, lock);
+  return lock;
+}

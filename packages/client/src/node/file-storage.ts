@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
-import { processLock } from "../coordination/lock.ts";
 import type { TokenStorage } from "../storage/token-storage.ts";
 import { type FileLockOptions, fileLock } from "./file-lock.ts";
 
@@ -78,8 +77,10 @@ async function importKey(key: Uint8Array | string | undefined, path: string): Pr
 
 /**
  * Tokens in one AES-256-GCM encrypted file (mode 0600), for Node CLIs and services. Writes are
- * atomic (temporary file + rename). Processes sharing the file coordinate refreshes through the
- * file lock `<path>.lock`, which sessions pick up from `storage.lock`.
+ * atomic (temporary file + rename), and every read-modify-write of the file runs under the file
+ * lock `<path>.write.lock`, so processes writing different keys never undo each other. Processes
+ * sharing the file coordinate refreshes through the file lock `<path>.lock`, which sessions pick
+ * up from `storage.lock`.
  */
 export function fileStorage(options: FileStorageOptions): TokenStorage {
   const { path } = options;
@@ -88,7 +89,9 @@ export function fileStorage(options: FileStorageOptions): TokenStorage {
     cryptoKey ??= importKey(options.key, path);
     return cryptoKey;
   };
-  const writes = processLock();
+  // Every read-modify-write of the file, in any process, holds `<path>.write.lock` (a lock of
+  // its own: a refresh holds `<path>.lock` across the request and writes while holding it).
+  const writes = fileLock(`${path}.write.lock`, options.lock);
 
   async function readAll(): Promise<Record<string, string>> {
     let text: string;
@@ -126,7 +129,7 @@ export function fileStorage(options: FileStorageOptions): TokenStorage {
 
   const update = (change: (values: Record<string, string>) => void) =>
     writes.run(path, async () => {
-      const values = await readAll();
+      const values = await readAll(); // re-read inside the lock: another process may have written
       change(values);
       await writeAll(values);
     });

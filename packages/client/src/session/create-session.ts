@@ -1,10 +1,10 @@
 import type { ClientCredentials } from "../client-auth.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { type SessionChannel, type SessionMessage, sessionChannel } from "../coordination/broadcast.ts";
-import { type Lock, processLock } from "../coordination/lock.ts";
+import { type SessionMessage, sessionChannel } from "../coordination/broadcast.ts";
+import { type Lock, storageLock } from "../coordination/lock.ts";
 import { webLock } from "../coordination/web-lock.ts";
 import { type AuthorizationServerMetadata, discover } from "../discovery.ts";
-import { RefreshFailedError, SessionExpiredError } from "../errors.ts";
+import { RefreshFailedError, SessionExpiredError, TokenEndpointError } from "../errors.ts";
 import { passwordGrant } from "../grants/password.ts";
 import { oauth2Profile } from "../profiles/oauth2.ts";
 import type { RefreshContext, RefreshFunction, RefreshProfile } from "../profiles/refresh-profile.ts";
@@ -17,6 +17,10 @@ import { onWake } from "./lifecycle.ts";
 import { isTokenRejected, replayableRequest } from "./replayable-request.ts";
 import { classifyFailure, type RetryPolicy, withRetry } from "./retry.ts";
 import { decodeStoredSession, type StoredSession, type TokenSet, tokenSetFrom } from "./stored-session.ts";
+
+/** The shortest wait between timer refreshes that keep bringing tokens already due, or failing. */
+const MIN_TIMER_GAP = 5000;
+const MAX_TIMER_GAP = 5 * 60_000;
 
 export interface SessionOptions {
   /** The issuer URL; its metadata names the token and revocation endpoints. */
@@ -39,7 +43,11 @@ export interface SessionOptions {
   /** Refresh on a timer ahead of expiry, not only when a request needs a token. Default true. */
   autoRefresh?: boolean;
   retry?: RetryPolicy;
-  /** Coordination with other tabs/processes. Default: the storage's lock, else Web Locks, else none. */
+  /**
+   * Coordination with other tabs/processes. Default: the storage's own lock (the file store's),
+   * else Web Locks for a storage shared by tabs (`storage.shared`), else an in-realm lock shared
+   * by the sessions on this same storage object.
+   */
   lock?: Lock;
   /** Buffer ReadableStream request bodies so they can be replayed after a 401. Default false (refuse). */
   bufferStreamBodies?: boolean;
@@ -68,7 +76,10 @@ export interface Session {
   on<K extends keyof SessionEvents>(event: K, listener: Listener<K>): () => void;
   /** Revokes the refresh token at the server (RFC 7009, best effort) and clears storage. */
   logout(): Promise<{ revoked: boolean }>;
-  /** Stops timers and listeners. */
+  /**
+   * Stops this session's timer, its wake-up (`visibilitychange`/`online`/`pageshow`) listeners
+   * and its BroadcastChannel. Tokens stay in storage; requests still work, refreshing on demand.
+   */
   dispose(): void;
 }
 
@@ -81,7 +92,8 @@ export function createSession(options: SessionOptions): Session {
   const storage = options.storage ?? memoryStorage();
   const key =
     options.storageKey ?? `evergreen:${options.issuer ?? options.tokenEndpoint}:${options.clientId}`;
-  const lock = options.lock ?? storage.lock ?? webLock() ?? processLock();
+  const shared = storage.shared === true;
+  const lock = options.lock ?? storage.lock ?? (shared ? webLock() : undefined) ?? storageLock(storage);
   const leeway = (options.refreshLeeway ?? 30) * 1000;
   const client: ClientCredentials = {
     clientId: options.clientId,
@@ -100,7 +112,15 @@ export function createSession(options: SessionOptions): Session {
   let loading: Promise<StoredSession | null> | undefined;
   let inflight: Promise<TokenSet> | undefined;
   let expiredEmitted = false;
+  let disposed = false;
   let cancelTimer: (() => void) | undefined;
+  /**
+   * Timer back-off (ms): grows while timer refreshes keep bringing tokens that are already due
+   * (`expires_in` shorter than the round trip, a skewed absolute expiry) or keep failing for a
+   * transient reason; `retryAt` (monotonic) is when the timer may refresh again.
+   */
+  let backoff = 0;
+  let retryAt = 0;
   let metadata: Promise<AuthorizationServerMetadata> | undefined;
   /** Token sets this session got from the token endpoint itself (not adopted from storage). */
   const issuedHere = new WeakSet<TokenSet>();
@@ -143,35 +163,59 @@ export function createSession(options: SessionOptions): Session {
       serverTime.now() >= session.tokens.expiresAt - leewayFor(session.tokens));
 
   /** Obtains tokens from a grant or refresh call, measuring expiry on the server's clock. */
-  const timed = async (call: () => Promise<TokenResult>, previous?: TokenSet) => {
+  const timed = async (call: () => Promise<TokenResult>, previous?: TokenSet, justIssued = true) => {
     const sentMono = clock.monotonic();
     const result = await call();
     serverTime.learn(result.serverDate);
     const sentAt = serverTime.now() - (clock.monotonic() - sentMono);
-    return tokenSetFrom(result, sentAt, previous);
+    return tokenSetFrom(result, sentAt, previous, justIssued);
   };
 
   function schedule() {
     cancelTimer?.();
     cancelTimer = undefined;
     const tokens = state?.tokens;
-    if (options.autoRefresh === false || !tokens?.refreshToken || tokens.expiresAt === undefined) return;
+    if (
+      disposed ||
+      options.autoRefresh === false ||
+      !tokens?.refreshToken ||
+      tokens.expiresAt === undefined
+    ) {
+      return;
+    }
+    if (state && !isDue(state)) backoff = retryAt = 0; // good tokens: any back-off is over
     const delay =
       state?.refreshingSince !== undefined ? 0 : tokens.expiresAt - leewayFor(tokens) - serverTime.now();
-    cancelTimer = clock.setTimeout(() => {
-      cancelTimer = undefined;
-      void refreshInBackground();
-    }, delay);
+    // Never a tight loop: while refreshes bring tokens already due, the timer waits `backoff`.
+    cancelTimer = clock.setTimeout(
+      () => {
+        cancelTimer = undefined;
+        void refreshInBackground();
+      },
+      Math.max(delay, retryAt - clock.monotonic()),
+    );
   }
+
+  const backOff = (atLeast = 0) => {
+    backoff = Math.min(Math.max(backoff * 2, MIN_TIMER_GAP, atLeast), MAX_TIMER_GAP);
+    retryAt = clock.monotonic() + backoff;
+  };
 
   async function refreshInBackground() {
     try {
       const current = await load();
       if (current && isDue(current)) await refresh();
     } catch (error) {
-      // Expiry was already announced; a transient failure is retried by the next request or timer.
-      if (classifyFailure(error) !== "expired" && !(error instanceof SessionExpiredError)) {
-        cancelTimer = clock.setTimeout(() => void refreshInBackground(), 5000);
+      // Expiry was already announced. A transient failure (network, 5xx, 429) is tried again
+      // later, backing off; anything else (invalid_client, a malformed response) would fail the
+      // same way every time: the timer stops (requests still refresh on demand) and says why.
+      if (error instanceof SessionExpiredError || classifyFailure(error) === "expired") return;
+      const cause = error instanceof RefreshFailedError ? error.cause : error;
+      if (error instanceof RefreshFailedError || classifyFailure(error) === "transient") {
+        backOff(cause instanceof TokenEndpointError ? cause.retryAfter : undefined);
+        schedule();
+      } else if (!disposed) {
+        events.emit("error", { error });
       }
     }
   }
@@ -180,7 +224,7 @@ export function createSession(options: SessionOptions): Session {
     await storage.remove(key);
     state = null;
     schedule();
-    channel?.post({ type: "expired" });
+    channel.post("expired");
     const error = new SessionExpiredError(undefined, cause);
     if (!expiredEmitted) {
       expiredEmitted = true;
@@ -245,10 +289,13 @@ export function createSession(options: SessionOptions): Session {
         throw retryError;
       }
     }
-    await write({ version: 1, tokens });
+    const next: StoredSession = { version: 1, tokens };
+    await write(next);
     issuedHere.add(tokens);
+    // Tokens already due the moment they arrive: the timer waits before trying again, longer each time.
+    if (isDue(next)) backOff();
     schedule();
-    channel?.post({ type: "refreshed" });
+    channel.post("refreshed");
     events.emit("refreshed", { expiresAt: tokens.expiresAt, source: "this" });
     return tokens;
   }
@@ -294,7 +341,7 @@ export function createSession(options: SessionOptions): Session {
       events.emit("expired", { error: new SessionExpiredError() });
     }
   }
-  const channel: SessionChannel | undefined = sessionChannel(`evergreen:${key}`, (m) => void onMessage(m));
+  const channel = sessionChannel(storage, key, shared, (m) => void onMessage(m));
 
   async function resume() {
     const current = await read();
@@ -308,8 +355,9 @@ export function createSession(options: SessionOptions): Session {
   async function store(tokens: TokenSet) {
     await write({ version: 1, tokens });
     expiredEmitted = false;
+    backoff = retryAt = 0;
     schedule();
-    channel?.post({ type: "login" });
+    channel.post("login");
     return tokens;
   }
 
@@ -328,7 +376,7 @@ export function createSession(options: SessionOptions): Session {
     },
 
     async setTokens(result) {
-      return store(await timed(async () => result));
+      return store(await timed(async () => result, undefined, false));
     },
 
     async fetch(input, init) {
@@ -378,16 +426,18 @@ export function createSession(options: SessionOptions): Session {
         await storage.remove(key);
         state = null;
         schedule();
-        channel?.post({ type: "logout" });
+        channel.post("logout");
         events.emit("logout", {});
         return { revoked };
       });
     },
 
     dispose() {
+      disposed = true;
       cancelTimer?.();
+      cancelTimer = undefined;
       removeWakeListeners();
-      channel?.close();
+      channel.close();
     },
   };
 }

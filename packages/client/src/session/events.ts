@@ -7,6 +7,13 @@ export interface SessionEvents {
   expired: { error: SessionExpiredError };
   /** `logout()` ran here or in another tab. */
   logout: Record<string, never>;
+  /**
+   * A timer (background) refresh failed for a reason that retrying will not fix
+   * (`invalid_client`, `invalid_request`, an `InvalidResponseError`, a refused `lockedStorage`):
+   * the timer stops, tokens are kept, and requests still try to refresh when they need to.
+   * (Transient failures are retried with back-off; `invalid_grant` emits `expired`.)
+   */
+  error: { error: unknown };
 }
 
 export type Listener<K extends keyof SessionEvents> = (event: SessionEvents[K]) => void;

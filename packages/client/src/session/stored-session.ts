@@ -47,9 +47,16 @@ export function jwtExpiry(token: string): number | undefined {
  * one, the new one replaces the old, which is never used again.
  *
  * Expiry: `expires_in` counted from when the request was sent (on the server's clock, so a
- * skewed device clock does not matter), else an absolute `expiresAt`, else the JWT's `exp`.
+ * skewed device clock does not matter), else an absolute `expiresAt`, else the JWT's `exp`;
+ * for tokens `justIssued` by the endpoint, one at or before `sentAt` is not believed (then the
+ * JWT's `exp` if later, else unknown). Tokens handed to `setTokens` may really have expired.
  */
-export function tokenSetFrom(result: TokenResult, sentAt: number, previous?: TokenSet): TokenSet {
+export function tokenSetFrom(
+  result: TokenResult,
+  sentAt: number,
+  previous?: TokenSet,
+  justIssued = true,
+): TokenSet {
   const jwtExp = jwtExpiry(result.accessToken);
   let expiresAt =
     result.expiresIn !== undefined ? sentAt + result.expiresIn * 1000 : (result.expiresAt ?? jwtExp);
@@ -63,6 +70,12 @@ export function tokenSetFrom(result: TokenResult, sentAt: number, previous?: Tok
     jwtExp < (expiresAt ?? 0)
   ) {
     expiresAt = jwtExp;
+  }
+  // An expiry at or before receipt (`expires_in: 0`; an absolute time on a device clock that is
+  // ahead, with no readable Date header) says nothing usable: every refresh would bring tokens
+  // already due. Fall back to a JWT `exp` still ahead, else to unknown (a 401 then refreshes).
+  if (justIssued && expiresAt !== undefined && expiresAt <= sentAt) {
+    expiresAt = jwtExp !== undefined && jwtExp > sentAt ? jwtExp : undefined;
   }
   const tokens: TokenSet = {
     accessToken: result.accessToken,

@@ -23,6 +23,7 @@ export function indexedDBStorage(options: { database?: string; store?: string } 
   const store = async (mode: IDBTransactionMode) =>
     (await open()).transaction(storeName, mode).objectStore(storeName);
   return {
+    shared: true,
     async get(key) {
       const value = await done((await store("readonly")).get(key));
       return typeof value === "string" ? value : null;

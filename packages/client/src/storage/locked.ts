@@ -46,5 +46,6 @@ export function lockedStorage(
       return locked;
     },
     lock: inner.lock,
+    shared: inner.shared,
   };
 }

@@ -13,6 +13,14 @@ export interface TokenStorage {
    * browser's tabs (the Node file store has a file lock). Sessions use it around refreshes.
    */
   lock?: Lock;
+  /**
+   * `true` when other tabs and workers of this origin see the same values (localStorage,
+   * IndexedDB): sessions then refresh under a Web Lock and tell each other about refreshes,
+   * logouts and expiry over a BroadcastChannel. Leave it unset for a store private to this
+   * realm (memory, sessionStorage, AsyncStorage); a store shared between processes brings its
+   * own `lock` instead (the file store).
+   */
+  shared?: boolean;
 }
 
 /** Tokens in this JavaScript realm only; the default. */

@@ -30,6 +30,11 @@ export class ManualClock implements Clock {
   jumpWall(ms: number) {
     this.#wall += ms;
   }
+  /** Lets `ms` pass without firing timers (time spent inside an awaited call); the next `advance` fires them. */
+  pass(ms: number) {
+    this.#wall += ms;
+    this.#mono += ms;
+  }
   /** Moves time forward by `ms`, firing due timers in order and letting promises run between. */
   async advance(ms: number) {
     const target = this.#mono + ms;
