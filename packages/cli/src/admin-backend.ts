@@ -1,4 +1,4 @@
-import { type Database, migrate, openDatabase, systemClock } from "@evergreen/db";
+import { systemClock } from "@evergreen/db";
 import {
   type ServerConfig,
   SigningKeyStore,
@@ -21,7 +21,7 @@ import {
 } from "@evergreen/server";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { acquireDataDirLock } from "./data-dir-lock.ts";
+import { openCommandDatabase } from "./open-database.ts";
 
 type Json = Record<string, unknown>;
 
@@ -94,19 +94,7 @@ export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
 
 /** Admin operations directly on the database (PostgreSQL, or PGlite while no server runs). */
 export async function databaseBackend(config: ServerConfig): Promise<AdminBackend> {
-  const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
-  let db: Database;
-  try {
-    db = await openDatabase({
-      url: config.databaseUrl,
-      dataDir: join(config.dataDir, "pgdata"),
-      poolSize: 2,
-    });
-    await migrate(db);
-  } catch (err) {
-    release?.();
-    throw err;
-  }
+  const { db, close } = await openCommandDatabase(config);
   const clock = systemClock;
   const asJson = (v: unknown) => JSON.parse(JSON.stringify(v));
   const keys = async () => {
@@ -143,27 +131,17 @@ export async function databaseBackend(config: ServerConfig): Promise<AdminBacken
       const current = store.current().kid;
       return store.jwks().keys.map((k) => ({ kid: k.kid, alg: k.alg, current: k.kid === current }));
     },
-    close: async () => {
-      await db.close();
-      release?.();
-    },
+    close,
   };
 }
 
 /** Runs the janitor once against the configured database. */
 export async function janitorOnce(config: ServerConfig): Promise<Json> {
-  const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
-  const db = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: join(config.dataDir, "pgdata"),
-    poolSize: 2,
-  });
+  const { db, close } = await openCommandDatabase(config);
   try {
-    await migrate(db);
     return { ...(await runJanitor(db, systemClock, config.retention)) };
   } finally {
-    await db.close();
-    release?.();
+    await close();
   }
 }
 

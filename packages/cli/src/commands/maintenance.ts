@@ -1,30 +1,18 @@
 import type { ServerConfig } from "@evergreen/server";
-import { migrate, openDatabase } from "@evergreen/db";
-import { join } from "node:path";
 import { chooseBackend, janitorOnce } from "../admin-backend.ts";
-import { acquireDataDirLock } from "../data-dir-lock.ts";
+import { openCommandDatabase } from "../open-database.ts";
 import { parse } from "../args.ts";
 import { print } from "./output.ts";
 
 export async function migrateCommand(config: ServerConfig, args: string[]): Promise<number> {
   const help = "evergreen migrate — apply pending schema migrations to the configured database, then exit\n";
   if (!parse(args, {}, help)) return 0;
-  const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
-  const db = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: join(config.dataDir, "pgdata"),
-    poolSize: 1,
-  });
-  try {
-    const applied = await migrate(db);
-    process.stdout.write(
-      applied.length ? `applied migrations: ${applied.join(", ")}\n` : "schema is up to date\n",
-    );
-    return 0;
-  } finally {
-    await db.close();
-    release?.();
-  }
+  const { applied, close } = await openCommandDatabase(config);
+  await close();
+  process.stdout.write(
+    applied.length ? `applied migrations: ${applied.join(", ")}\n` : "schema is up to date\n",
+  );
+  return 0;
 }
 
 const KEYS_HELP = `evergreen keys — access-token signing keys

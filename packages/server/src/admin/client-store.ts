@@ -130,6 +130,31 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
   };
 }
 
+/** The parameters of clientQueries.insert and .update, in their column order. */
+function clientRowValues(
+  clientId: string,
+  v: ReturnType<typeof resolve>,
+  secretHash: Buffer | null,
+  now: Date,
+): unknown[] {
+  return [
+    clientId,
+    v.client_name,
+    secretHash,
+    v.token_endpoint_auth_method,
+    v.grant_types,
+    v.redirect_uris,
+    v.scope,
+    v.access_token_ttl,
+    v.refresh_token_idle_ttl,
+    v.refresh_token_absolute_ttl,
+    v.rotate_refresh_tokens,
+    v.refresh_token_reuse_grace,
+    v.max_sessions_per_user,
+    now,
+  ];
+}
+
 function toPublic(c: Client, secret?: string): PublicClient {
   const { secret_hash: _hidden, ...rest } = c;
   return secret ? { ...rest, client_secret: secret } : rest;
@@ -170,22 +195,10 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
   });
   const secret = v.token_endpoint_auth_method === "none" ? undefined : newSecret();
   try {
-    const { rows } = await db.query<Client>(clientQueries.insert, [
-      clientId,
-      v.client_name,
-      secret ? sha256(secret) : null,
-      v.token_endpoint_auth_method,
-      v.grant_types,
-      v.redirect_uris,
-      v.scope,
-      v.access_token_ttl,
-      v.refresh_token_idle_ttl,
-      v.refresh_token_absolute_ttl,
-      v.rotate_refresh_tokens,
-      v.refresh_token_reuse_grace,
-      v.max_sessions_per_user,
-      clock.now(),
-    ]);
+    const { rows } = await db.query<Client>(
+      clientQueries.insert,
+      clientRowValues(clientId, v, secret ? sha256(secret) : null, clock.now()),
+    );
     return toPublic(rows[0]!, secret);
   } catch (err) {
     if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a client with this client_id exists");
@@ -231,22 +244,10 @@ export async function updateClient(
     secret = newSecret();
     secretHash = sha256(secret);
   }
-  const { rows } = await db.query<Client>(clientQueries.update, [
-    clientId,
-    v.client_name,
-    secretHash,
-    v.token_endpoint_auth_method,
-    v.grant_types,
-    v.redirect_uris,
-    v.scope,
-    v.access_token_ttl,
-    v.refresh_token_idle_ttl,
-    v.refresh_token_absolute_ttl,
-    v.rotate_refresh_tokens,
-    v.refresh_token_reuse_grace,
-    v.max_sessions_per_user,
-    clock.now(),
-  ]);
+  const { rows } = await db.query<Client>(
+    clientQueries.update,
+    clientRowValues(clientId, v, secretHash, clock.now()),
+  );
   return toPublic(rows[0]!, secret);
 }
 

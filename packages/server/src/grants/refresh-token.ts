@@ -74,9 +74,7 @@ export async function refreshTokenGrant(
 
   for (let attempt = 0; ; attempt++) {
     const current = attempt === 0 ? client : await freshClient(ctx, client.client_id);
-    const issued = current.rotate_refresh_tokens
-      ? await rotate(ctx, current, presented, hash, requested, ip)
-      : await slide(ctx, current, hash, requested, ip);
+    const issued = await refreshOnce(ctx, current, presented, hash, requested, ip);
     if (issued) return issued;
     const outcome = await explain(ctx, current, presented, hash, requested, ip);
     if (outcome !== "retry") return outcome;
@@ -93,7 +91,13 @@ async function freshClient(ctx: IssuerContext, clientId: string): Promise<Client
   return c;
 }
 
-async function rotate(
+/**
+ * The one-round-trip attempt. Rotating clients get a successor (sealed under the presented
+ * token for the grace window); non-rotating clients keep their token, whose idle expiry slides,
+ * and get no refresh_token in the response (RFC 6749 §6: the client keeps the one it has).
+ * Undefined when the statement matched no row.
+ */
+async function refreshOnce(
   ctx: IssuerContext,
   client: Client,
   presented: string,
@@ -104,21 +108,31 @@ async function rotate(
   const now = ctx.clock.now();
   const key = ctx.keys.current();
   const jti = randomUUID();
-  const successor = newOpaqueToken(REFRESH_TOKEN_PREFIX);
-  const successorHash = sha256(successor);
   const atScope = requested ? formatScope(requested) : null;
-  const { rows } = await ctx.db.query<RefreshedRow>(tokenQueries.rotate, [
-    hash,
-    client.client_id,
-    now,
-    successorHash,
-    sealSuccessor(presented, hash, successor),
-    jti,
-    key.kid,
-    requested ?? null,
-    atScope,
-    ip,
-  ]);
+  const successor = client.rotate_refresh_tokens ? newOpaqueToken(REFRESH_TOKEN_PREFIX) : undefined;
+  const { rows } = successor
+    ? await ctx.db.query<RefreshedRow>(tokenQueries.rotate, [
+        hash,
+        client.client_id,
+        now,
+        sha256(successor),
+        sealSuccessor(presented, hash, successor),
+        jti,
+        key.kid,
+        requested ?? null,
+        atScope,
+        ip,
+      ])
+    : await ctx.db.query<RefreshedRow>(tokenQueries.slide, [
+        hash,
+        client.client_id,
+        now,
+        jti,
+        key.kid,
+        requested ?? null,
+        atScope,
+        ip,
+      ]);
   const row = rows[0];
   if (!row) return undefined;
   const scope = atScope ?? row.scope;
@@ -135,50 +149,8 @@ async function rotate(
     },
     key,
   );
-  ctx.metrics.refreshes.inc({ outcome: "rotated" });
+  ctx.metrics.refreshes.inc({ outcome: successor ? "rotated" : "slid" });
   return tokenResponse(ctx.clock, at, row.at_expires_at, scope, successor);
-}
-
-async function slide(
-  ctx: IssuerContext,
-  client: Client,
-  hash: Buffer,
-  requested: string[] | undefined,
-  ip: string,
-): Promise<TokenResponse | undefined> {
-  const now = ctx.clock.now();
-  const key = ctx.keys.current();
-  const jti = randomUUID();
-  const atScope = requested ? formatScope(requested) : null;
-  const { rows } = await ctx.db.query<RefreshedRow>(tokenQueries.slide, [
-    hash,
-    client.client_id,
-    now,
-    jti,
-    key.kid,
-    requested ?? null,
-    atScope,
-    ip,
-  ]);
-  const row = rows[0];
-  if (!row) return undefined;
-  const scope = atScope ?? row.scope;
-  const at = accessTokenFor(
-    ctx,
-    {
-      sub: row.user_id,
-      clientId: client.client_id,
-      scope,
-      sid: row.family_id,
-      jti,
-      issuedAt: now,
-      expiresAt: row.at_expires_at,
-    },
-    key,
-  );
-  ctx.metrics.refreshes.inc({ outcome: "slid" });
-  // No refresh_token in the response: the client keeps the one it has (RFC 6749 §6).
-  return tokenResponse(ctx.clock, at, row.at_expires_at, scope);
 }
 
 /** Why did the presented token not simply refresh? Answers, replays, or detects reuse. */
