@@ -52,6 +52,8 @@ export const clientQueries = {
              max_sessions_per_user = $13, updated_at = $14
            WHERE client_id = $1 RETURNING ${CLIENT_COLUMNS}`,
   delete: "DELETE FROM clients WHERE client_id = $1 RETURNING client_id",
+  /** The longest access-token lifetime of any client (signing-key overlap). */
+  maxAccessTtl: "SELECT max(access_token_ttl)::int AS ttl FROM clients",
 };
 
 /**
@@ -190,6 +192,8 @@ export const tokenQueries = {
 };
 
 export const sessionQueries = {
+  /** Whether a session (family) still stands; $1 sid */
+  familyState: "SELECT revoked_at FROM families WHERE id = $1",
   /** A user's families with their live token's idle expiry; $1 user, $2 now */
   listForUser: `SELECT f.id AS sid, f.client_id, f.scope, f.created_at, f.absolute_expires_at, f.revoked_at,
             f.revoked_reason, live.expires_at AS idle_expires_at,

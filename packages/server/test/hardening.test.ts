@@ -106,6 +106,7 @@ describe.each(DATABASES)("hardening on %s", (kind) => {
       "/admin/clients?offset=1e20",
       "/admin/audit?limit=-5",
       "/admin/audit?user_id=nope",
+      `/admin/audit?user_id=${"-".repeat(36)}`,
     ]) {
       const res = await adminGet(ti, path);
       expect(res.status, `${path}: ${res.text}`).toBe(400);
@@ -128,6 +129,9 @@ describe.each(DATABASES)("hardening on %s", (kind) => {
       ).status,
     ).toBe(400);
     expect((await adminGet(ti, "/admin/users?limit=2&offset=0")).status).toBe(200);
+    const user = await createUser(ti);
+    const malformedSid = await ti.admin("DELETE", `/admin/users/${user.id}/sessions/${"-".repeat(36)}`);
+    expect(malformedSid.status).toBe(404);
   });
 
   it("client ids shaped like user ids are refused, and a client's own token is not a user at /userinfo", async () => {

@@ -6,6 +6,7 @@ import { CLIENT_SECRET_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-t
 import { AdminApiError } from "../errors.ts";
 import { clientQueries } from "../queries.ts";
 import { parseScope } from "../scope.ts";
+import { isUuid } from "../uuid.ts";
 
 /** A client as the admin API shows it: never the secret hash. */
 export type PublicClient = Omit<Client, "secret_hash"> & { client_secret?: string };
@@ -174,7 +175,7 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
   }
   // A client_credentials token's subject is its client id (RFC 9068 §2.2); a UUID-shaped id
   // could collide with a user's id and let the client act as that user.
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(clientId)) {
+  if (isUuid(clientId)) {
     throw bad("client_id must not have the form of a UUID (user ids do)");
   }
   if (input.grant_types === undefined) throw bad("grant_types is required");

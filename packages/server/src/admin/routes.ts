@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { IssuerContext } from "../context.ts";
 import { digestsEqual, sha256 } from "../crypto/opaque-token.ts";
 import { AdminApiError } from "../errors.ts";
-import { auditQueries } from "../queries.ts";
+import { auditQueries, clientQueries } from "../queries.ts";
 import { createClient, deleteClient, getClient, listClients, updateClient } from "./client-store.ts";
 import { listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
 import { createUser, deleteUser, findUser, listUsers, updateUser } from "./user-store.ts";
+import { isUuid } from "../uuid.ts";
 
 type Params = { id: string; sid: string; client_id: string };
 
@@ -110,7 +111,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
     if (q.type !== undefined && (typeof q.type !== "string" || !/^[a-z_]{1,64}$/.test(q.type))) {
       throw new AdminApiError("invalid_request", "type must be an audit event type");
     }
-    if (q.user_id !== undefined && (typeof q.user_id !== "string" || !/^[0-9a-f-]{36}$/i.test(q.user_id))) {
+    if (q.user_id !== undefined && (typeof q.user_id !== "string" || !isUuid(q.user_id))) {
       throw new AdminApiError("invalid_request", "user_id must be a user id");
     }
     const { rows } = await db.query(auditQueries.list, [
@@ -124,8 +125,6 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
 
 /** Rotation overlap: the longest access-token lifetime of any client, plus a minute of slack. */
 export async function maxAccessTtl(ctx: Pick<IssuerContext, "db">): Promise<number> {
-  const { rows } = await ctx.db.query<{ ttl: number | null }>(
-    "SELECT max(access_token_ttl)::int AS ttl FROM clients",
-  );
+  const { rows } = await ctx.db.query<{ ttl: number | null }>(clientQueries.maxAccessTtl);
   return (rows[0]?.ttl ?? 600) + 60;
 }

@@ -1,6 +1,7 @@
 import type { Clock, Queryable } from "@evergreen/db";
 import { AdminApiError } from "../errors.ts";
 import { sessionQueries, tokenQueries } from "../queries.ts";
+import { isUuid } from "../uuid.ts";
 
 export interface SessionSummary {
   sid: string;
@@ -23,7 +24,7 @@ export async function listSessions(db: Queryable, clock: Clock, userId: string):
 
 /** Revokes one session of a user; 404 if it is not theirs. */
 export async function revokeSession(db: Queryable, clock: Clock, userId: string, sid: string): Promise<void> {
-  if (!/^[0-9a-f-]{36}$/i.test(sid)) throw new AdminApiError("not_found", "no such session");
+  if (!isUuid(sid)) throw new AdminApiError("not_found", "no such session");
   const { rows } = await db.query(sessionQueries.familyOfUser, [sid, userId]);
   if (!rows[0]) throw new AdminApiError("not_found", "no such session");
   await revoke(db, clock, sid);

@@ -4,6 +4,7 @@ import { hashPassword } from "../crypto/password.ts";
 import { AdminApiError } from "../errors.ts";
 import { userQueries } from "../queries.ts";
 import { revokeAllSessions } from "./sessions.ts";
+import { isUuid } from "../uuid.ts";
 
 export interface User {
   id: string;
@@ -20,8 +21,6 @@ export interface UserInput {
   /** With a new password: end the user's sessions everywhere (default true). */
   revoke_sessions?: unknown;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function checkUsername(v: unknown): string {
   if (typeof v !== "string" || v.length < 1 || v.length > 255 || /[\s\p{Cc}]/u.test(v)) {
@@ -71,7 +70,7 @@ export async function createUser(db: Queryable, clock: Clock, input: UserInput):
 
 /** Looks a user up by id or, failing that, by username. */
 export async function findUser(db: Queryable, idOrUsername: string): Promise<User> {
-  if (UUID.test(idOrUsername)) {
+  if (isUuid(idOrUsername)) {
     const { rows } = await db.query<User>(userQueries.byId, [idOrUsername]);
     if (rows[0]) return rows[0];
   }

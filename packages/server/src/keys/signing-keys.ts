@@ -8,6 +8,7 @@ import {
 import type { Clock, Database } from "@evergreen/db";
 import { type KeyRing, open, seal } from "../crypto/secret-box.ts";
 import { keyQueries } from "../queries.ts";
+import { isUuid } from "../uuid.ts";
 
 export type SigningAlg = "EdDSA" | "ES256";
 
@@ -93,7 +94,7 @@ export class SigningKeyStore {
     const hit = this.#keys.get(kid);
     if (hit) return hit;
     // Our key ids are UUIDs; anything else cannot be in the database.
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(kid)) return undefined;
+    if (!isUuid(kid)) return undefined;
     if (Date.now() - this.#lastMissReload < MISS_RELOAD_MIN_MS) return undefined;
     this.#lastMissReload = Date.now();
     await this.reload();

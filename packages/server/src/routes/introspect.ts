@@ -4,7 +4,7 @@ import type { IssuerContext } from "../context.ts";
 import { looksLikeRefreshToken, sha256 } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
 import { formParams, requiredParam } from "../form-body.ts";
-import { tokenQueries, userQueries } from "../queries.ts";
+import { sessionQueries, tokenQueries, userQueries } from "../queries.ts";
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
@@ -61,10 +61,9 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
     const payload = await ctx.verifyAccessToken(`Bearer ${token}`).catch(() => undefined);
     if (!payload) return inactive;
     if (payload.sid) {
-      const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(
-        "SELECT revoked_at FROM families WHERE id = $1",
-        [payload.sid],
-      );
+      const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(sessionQueries.familyState, [
+        payload.sid,
+      ]);
       if (!rows[0] || rows[0].revoked_at) return inactive;
     }
     return { active: true, token_type: "Bearer", ...payload };

@@ -3,6 +3,7 @@ import type { IssuerContext } from "../context.ts";
 import { BearerTokenError } from "../errors.ts";
 import { requireAccessToken, sendBearerError } from "../guard/fastify.ts";
 import { userQueries } from "../queries.ts";
+import { isUuid } from "../uuid.ts";
 
 /** GET /userinfo: a protected resource, guarded exactly as any resource server would guard it. */
 export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
@@ -10,7 +11,7 @@ export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerCo
   app.get("/userinfo", { preHandler: requireAccessToken(ctx.verifyAccessToken) }, async (req, reply) => {
     const sub = req.accessToken!.sub;
     // A client_credentials token speaks for a client (sub = client_id), never for a user.
-    const isUserToken = sub !== req.accessToken!.client_id && /^[0-9a-f-]{36}$/i.test(sub);
+    const isUserToken = sub !== req.accessToken!.client_id && isUuid(sub);
     const { rows } = await ctx.db.query<{ id: string; username: string; email: string | null }>(
       userQueries.byId,
       [isUserToken ? sub : "00000000-0000-0000-0000-000000000000"],
