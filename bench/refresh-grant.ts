@@ -79,7 +79,7 @@ async function main() {
   const serverArgs = (process.env.BENCH_SERVER_ARGS ?? "").split(" ").filter(Boolean);
   const server = spawn(
     process.execPath,
-    [...serverArgs, "--import", "tsx", "packages/cli/src/main.ts", "serve"],
+    [...serverArgs, "packages/cli/bin/evergreen.js", "serve"], // compiled, as deployed (`prebench` builds)
     {
       env: {
         ...process.env,

@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx evergreen` works without a build step.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/main.ts");
+// Runs the compiled CLI (`npm run build` writes ../dist; `npm start` builds first).
+await import("../dist/main.js");

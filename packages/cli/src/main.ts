@@ -68,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] && /(?:main\.ts|evergreen(?:\.js)?)$/.test(process.argv[1]);
+const isEntry = process.argv[1] && /(?:main\.[jt]s|evergreen(?:\.js)?)$/.test(process.argv[1]);
 if (isEntry) {
   main(process.argv.slice(2)).then(
     (code) => {

@@ -1,9 +1,9 @@
 /** How the client authenticates at the token and revocation endpoints (RFC 6749 §2.3). */
 export interface ClientCredentials {
   clientId: string;
-  clientSecret?: string;
+  clientSecret?: string | undefined;
   /** Default: `client_secret_basic` when a secret is given, else `none`. */
-  authMethod?: "none" | "client_secret_basic" | "client_secret_post";
+  authMethod?: "none" | "client_secret_basic" | "client_secret_post" | undefined;
 }
 
 const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, "+");

@@ -5,16 +5,16 @@ import { type FetchLike, send } from "./token-response.ts";
 export interface AuthorizationServerMetadata {
   issuer: string;
   token_endpoint: string;
-  revocation_endpoint?: string;
-  introspection_endpoint?: string;
-  userinfo_endpoint?: string;
-  jwks_uri?: string;
+  revocation_endpoint?: string | undefined;
+  introspection_endpoint?: string | undefined;
+  userinfo_endpoint?: string | undefined;
+  jwks_uri?: string | undefined;
   [field: string]: unknown;
 }
 
 export interface DiscoverOptions {
-  fetch?: FetchLike;
-  signal?: AbortSignal;
+  fetch?: FetchLike | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -35,7 +35,7 @@ export async function discover(
     try {
       const response = await send(options.fetch ?? fetch, url, {
         headers: { accept: "application/json" },
-        signal: options.signal,
+        signal: options.signal ?? null,
       });
       if (!response.ok) throw new DiscoveryError(`${url} answered ${response.status}`);
       const metadata = (await response.json()) as AuthorizationServerMetadata;

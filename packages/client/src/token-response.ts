@@ -5,15 +5,15 @@ export interface TokenResult {
   accessToken: string;
   tokenType: string;
   /** Absent when the server did not rotate: the session then keeps the refresh token it has. */
-  refreshToken?: string;
+  refreshToken?: string | undefined;
   /** Seconds the access token lives, counted from when the response was received. */
-  expiresIn?: number;
+  expiresIn?: number | undefined;
   /** Absolute expiry in epoch milliseconds on the server's clock (for `expires_at` style APIs). */
-  expiresAt?: number;
-  scope?: string;
-  idToken?: string;
+  expiresAt?: number | undefined;
+  scope?: string | undefined;
+  idToken?: string | undefined;
   /** The response's `Date` header in epoch milliseconds, when present and readable. */
-  serverDate?: number;
+  serverDate?: number | undefined;
   /** The parsed response body, as received. */
   raw: Record<string, unknown>;
 }

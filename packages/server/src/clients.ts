@@ -31,10 +31,12 @@ const CACHE_TTL_MS = 5_000;
 /** Client lookups with a short, loss-safe cache. */
 export class ClientRegistry {
   #cache = new Map<string, { client: Client | null; at: number }>();
-  constructor(
-    private readonly db: Database,
-    private readonly clock: Clock,
-  ) {}
+  private readonly db: Database;
+  private readonly clock: Clock;
+  constructor(db: Database, clock: Clock) {
+    this.db = db;
+    this.clock = clock;
+  }
 
   async get(clientId: string): Promise<Client | null> {
     const hit = this.#cache.get(clientId);

@@ -31,13 +31,13 @@ export class OAuthError extends Error {
   readonly status: number;
   /** Extra response headers (WWW-Authenticate for Basic auth failures, Retry-After). */
   readonly headers: Record<string, string>;
-  constructor(
-    readonly error: OAuthErrorCode,
-    readonly description: string,
-    headers: Record<string, string> = {},
-  ) {
+  readonly error: OAuthErrorCode;
+  readonly description: string;
+  constructor(error: OAuthErrorCode, description: string, headers: Record<string, string> = {}) {
     super(description);
     this.name = "OAuthError";
+    this.error = error;
+    this.description = description;
     this.status = OAUTH_STATUS[error];
     this.headers = headers;
   }
@@ -51,13 +51,15 @@ export type BearerErrorCode = "invalid_request" | "invalid_token" | "insufficien
 
 export class BearerTokenError extends Error {
   readonly status: number;
-  constructor(
-    readonly error: BearerErrorCode | null,
-    readonly description: string,
-    readonly scope?: string,
-  ) {
+  readonly error: BearerErrorCode | null;
+  readonly description: string;
+  readonly scope: string | undefined;
+  constructor(error: BearerErrorCode | null, description: string, scope?: string) {
     super(description);
     this.name = "BearerTokenError";
+    this.error = error;
+    this.description = description;
+    this.scope = scope;
     this.status = error === "invalid_request" ? 400 : error === "insufficient_scope" ? 403 : 401;
   }
   /** The WWW-Authenticate challenge; a request with no credentials gets no error code (§3.1). */
@@ -84,12 +86,13 @@ const ADMIN_STATUS: Record<AdminErrorCode, number> = {
 
 export class AdminApiError extends Error {
   readonly status: number;
-  constructor(
-    readonly error: AdminErrorCode,
-    readonly description: string,
-  ) {
+  readonly error: AdminErrorCode;
+  readonly description: string;
+  constructor(error: AdminErrorCode, description: string) {
     super(description);
     this.name = "AdminApiError";
+    this.error = error;
+    this.description = description;
     this.status = ADMIN_STATUS[error];
   }
   toJSON(): { error: string; error_description: string } {

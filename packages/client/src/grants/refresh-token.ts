@@ -9,13 +9,20 @@ export async function refreshTokens(
   tokenEndpoint: string,
   client: ClientCredentials,
   refreshToken: string,
-  options: { scope?: string; fetch?: FetchLike; signal?: AbortSignal } = {},
+  options: {
+    scope?: string | undefined;
+    fetch?: FetchLike | undefined;
+    signal?: AbortSignal | undefined;
+  } = {},
 ): Promise<TokenResult> {
   const init = formRequest(client, {
     grant_type: "refresh_token",
     refresh_token: refreshToken,
     scope: options.scope,
   });
-  const response = await send(options.fetch ?? fetch, tokenEndpoint, { ...init, signal: options.signal });
+  const response = await send(options.fetch ?? fetch, tokenEndpoint, {
+    ...init,
+    signal: options.signal ?? null,
+  });
   return parseTokenResponse(response);
 }

@@ -5,24 +5,24 @@ import type { RefreshProfile } from "./refresh-profile.ts";
 /** Dotted paths into a JSON response (`"authorization.token"`). */
 export interface ResponseMapping {
   accessToken: string;
-  refreshToken?: string;
+  refreshToken?: string | undefined;
   /** Seconds until expiry. */
-  expiresIn?: string;
+  expiresIn?: string | undefined;
   /** Absolute expiry: epoch seconds, epoch milliseconds or an ISO 8601 string. */
-  expiresAt?: string;
+  expiresAt?: string | undefined;
 }
 
 export interface JsonProfileOptions {
   /** The refresh URL; default: the token endpoint. */
-  url?: string;
+  url?: string | undefined;
   /** The JSON body for a refresh token, or the name of the one field that carries it. */
   request: string | ((refreshToken: string) => unknown);
   response: ResponseMapping;
   /** Statuses that count as success; default any 2xx. */
-  successStatus?: number[];
+  successStatus?: number[] | undefined;
   /** Statuses that mean the refresh token is dead (the session ends); default 400, 401, 403. */
-  expiredStatus?: number[];
-  headers?: Record<string, string>;
+  expiredStatus?: number[] | undefined;
+  headers?: Record<string, string> | undefined;
 }
 
 function pick(body: unknown, path: string | undefined): unknown {
@@ -63,7 +63,7 @@ export function jsonProfile(options: JsonProfileOptions): RefreshProfile {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json", ...options.headers },
         body: JSON.stringify(body),
-        signal: context.signal,
+        signal: context.signal ?? null,
       });
       const ok = options.successStatus ? options.successStatus.includes(response.status) : response.ok;
       if (!ok) {

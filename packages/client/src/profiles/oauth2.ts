@@ -4,7 +4,7 @@ import type { RefreshProfile } from "./refresh-profile.ts";
 
 /** The standard RFC 6749 refresh: form-encoded `grant_type=refresh_token` with client auth. */
 export function oauth2Profile(
-  client: Omit<ClientCredentials, "clientId"> & { scope?: string } = {},
+  client: Omit<ClientCredentials, "clientId"> & { scope?: string | undefined } = {},
 ): RefreshProfile {
   return {
     async refresh(refreshToken, context) {

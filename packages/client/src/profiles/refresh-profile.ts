@@ -6,7 +6,7 @@ export interface RefreshContext {
   clientId: string;
   /** The token endpoint: the explicit `tokenEndpoint` option or the one discovered. */
   tokenEndpoint(): Promise<string>;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

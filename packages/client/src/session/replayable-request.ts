@@ -13,7 +13,7 @@ export async function replayableRequest(
   init: RequestInit | undefined,
   bufferStreams: boolean,
 ): Promise<Attempt> {
-  let body = init?.body;
+  let body = init?.body ?? null;
   if (typeof ReadableStream !== "undefined" && body instanceof ReadableStream) {
     if (!bufferStreams) throw new BodyNotReplayableError();
     body = await new Response(body).arrayBuffer();

@@ -12,7 +12,7 @@ export interface TokenStorage {
    * A lock shared by everyone using this same store, when the store is shared beyond a
    * browser's tabs (the Node file store has a file lock). Sessions use it around refreshes.
    */
-  lock?: Lock;
+  lock?: Lock | undefined;
   /**
    * `true` when other tabs and workers of this origin see the same values (localStorage,
    * IndexedDB): sessions then refresh under a Web Lock and tell each other about refreshes,
@@ -20,7 +20,7 @@ export interface TokenStorage {
    * realm (memory, sessionStorage, AsyncStorage); a store shared between processes brings its
    * own `lock` instead (the file store).
    */
-  shared?: boolean;
+  shared?: boolean | undefined;
 }
 
 /** Tokens in this JavaScript realm only; the default. */

@@ -49,12 +49,16 @@ export class SigningKeyStore {
   #loadedAt = 0;
   #lastMissReload = 0;
 
-  constructor(
-    private readonly db: Database,
-    private readonly ring: KeyRing,
-    private readonly clock: Clock,
-    private readonly alg: SigningAlg = "EdDSA",
-  ) {}
+  private readonly db: Database;
+  private readonly ring: KeyRing;
+  private readonly clock: Clock;
+  private readonly alg: SigningAlg;
+  constructor(db: Database, ring: KeyRing, clock: Clock, alg: SigningAlg = "EdDSA") {
+    this.db = db;
+    this.ring = ring;
+    this.clock = clock;
+    this.alg = alg;
+  }
 
   /** Loads keys, generating the first one if there is none (once, across processes). */
   async init(): Promise<void> {

@@ -22,11 +22,14 @@ export function rateLimitHeaders(d: LimitDecision, refused: boolean): Record<str
 
 /** Fixed-window limits over a store; `enabled: false` makes every check pass. */
 export class RateLimiter {
-  constructor(
-    private readonly store: RateLimitStore,
-    private readonly clock: Clock,
-    readonly enabled: boolean,
-  ) {}
+  private readonly store: RateLimitStore;
+  private readonly clock: Clock;
+  readonly enabled: boolean;
+  constructor(store: RateLimitStore, clock: Clock, enabled: boolean) {
+    this.store = store;
+    this.clock = clock;
+    this.enabled = enabled;
+  }
 
   /** Counts one request against `key`; throws 429 `too_many_requests` once over `limit`. */
   async consume(key: string, limit: number, windowSeconds: number): Promise<LimitDecision | undefined> {
