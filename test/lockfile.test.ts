@@ -16,14 +16,22 @@ describe("package-lock.json", () => {
   // the first command that fails. Its dry run performs the same check on the manifests alone.
   it("is what npm ci accepts on a fresh clone (every platform's optional packages included)", async () => {
     const root = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { workspaces: string[] };
-    for (const file of ["package.json", "package-lock.json", ...root.workspaces.map((w) => `${w}/package.json`)]) {
+    for (const file of [
+      "package.json",
+      "package-lock.json",
+      ...root.workspaces.map((w) => `${w}/package.json`),
+    ]) {
       mkdirSync(dirname(join(dir, file)), { recursive: true });
       copyFileSync(join(ROOT, file), join(dir, file));
     }
-    const result = await run("npm", ["ci", "--dry-run", "--ignore-scripts", "--prefer-offline", "--no-audit"], {
-      cwd: dir,
-      timeout: 120_000,
-    }).then(
+    const result = await run(
+      "npm",
+      ["ci", "--dry-run", "--ignore-scripts", "--prefer-offline", "--no-audit"],
+      {
+        cwd: dir,
+        timeout: 120_000,
+      },
+    ).then(
       () => ({ ok: true, stderr: "" }),
       (error: { stderr?: string }) => ({ ok: false, stderr: error.stderr ?? String(error) }),
     );
