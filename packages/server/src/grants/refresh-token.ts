@@ -34,7 +34,11 @@ interface InspectedRow {
   replay_until: Date | null;
   user_id: string;
   client_id: string;
+  /** The family's scope within the client's current registration. */
   scope: string;
+  client_scope: string;
+  /** False once the user's password changed after this family's login. */
+  credentials_current: boolean;
   revoked_at: Date | null;
   revoked_reason: string | null;
   absolute_expires_at: Date;
@@ -169,6 +173,8 @@ async function explain(
   // A token issued to another client is as good as unknown to this one (RFC 6749 §6).
   if (t.client_id !== client.client_id) throw fail(ctx, "wrong_client");
   if (t.revoked_at) throw fail(ctx, "revoked");
+  // The password changed after this session's login: the session ended with it, replays too.
+  if (!t.credentials_current) throw fail(ctx, "credentials_changed");
 
   if (t.consumed_at) {
     // A retry inside the window asking for more than the grant must not receive a pair
@@ -214,8 +220,12 @@ async function replayWithinGrace(
   if (!t.s_at_jti || !t.s_at_kid || !t.s_at_expires_at || !t.s_created_at) return undefined;
   const successor = openSuccessor(presented, hash, t.successor_sealed);
   if (!successor || !sha256(successor).equals(t.successor_hash)) return undefined;
-  const key = (await ctx.keys.byKid(t.s_at_kid)) ?? ctx.keys.current();
   const scope = t.s_at_scope ?? t.scope;
+  // The replay repeats the stored access token; if the client lost a scope it names since, the
+  // token cannot be repeated. Refuse (without ending the family: this is no reuse).
+  const registered = t.client_scope.split(" ");
+  if (scope.split(" ").some((s) => s !== "" && !registered.includes(s))) throw fail(ctx, "scope_narrowed");
+  const key = (await ctx.keys.byKid(t.s_at_kid)) ?? ctx.keys.current();
   const at = accessTokenFor(
     ctx,
     {
