@@ -4,7 +4,11 @@ import { loadConfig } from "../src/config.ts";
 import { type TestIssuer, startTestIssuer } from "./harness.ts";
 
 /** Opens a raw connection, writes `chunks`, and resolves with what the server sent once it closes. */
-function stalledRequest(ti: TestIssuer, first: string, drip?: string): Promise<{ closed: boolean; data: string }> {
+function stalledRequest(
+  ti: TestIssuer,
+  first: string,
+  drip?: string,
+): Promise<{ closed: boolean; data: string }> {
   const { port } = new URL(ti.url);
   return new Promise((resolve) => {
     const socket: Socket = connect(Number(port), "127.0.0.1");
@@ -81,7 +85,11 @@ describe("HTTP timeouts: idle connections", () => {
   let ti: TestIssuer;
   beforeAll(async () => {
     ti = await startTestIssuer({
-      env: { EVERGREEN_REQUEST_TIMEOUT: "0", EVERGREEN_HEADERS_TIMEOUT: "0", EVERGREEN_CONNECTION_TIMEOUT: "1" },
+      env: {
+        EVERGREEN_REQUEST_TIMEOUT: "0",
+        EVERGREEN_HEADERS_TIMEOUT: "0",
+        EVERGREEN_CONNECTION_TIMEOUT: "1",
+      },
     });
   });
   afterAll(() => ti?.close());
@@ -94,7 +102,12 @@ describe("HTTP timeouts: idle connections", () => {
 
 describe("HTTP timeout configuration", () => {
   it("has bounded defaults and reads seconds from the environment", () => {
-    expect(loadConfig({}).timeouts).toEqual({ request: 30_000, connection: 60_000, headers: 10_000, keepAlive: 5_000 });
+    expect(loadConfig({}).timeouts).toEqual({
+      request: 30_000,
+      connection: 60_000,
+      headers: 10_000,
+      keepAlive: 5_000,
+    });
     expect(
       loadConfig({
         EVERGREEN_REQUEST_TIMEOUT: "20",
