@@ -6,13 +6,23 @@ import { newOpaqueToken } from "./crypto/opaque-token.ts";
  * The admin token: EVERGREEN_ADMIN_TOKEN if set; otherwise the one kept in the data
  * directory, generated (mode 0600) on first start. `created` is true until the token has been
  * shown once (see markAdminTokenShown), so a first start that fails before it could print the
- * token does not lose it.
+ * token does not lose it. A configured token shorter than ADMIN_TOKEN_MIN_LENGTH is refused:
+ * the admin API is reachable wherever the issuer is, and a short token can be guessed.
  */
+export const ADMIN_TOKEN_MIN_LENGTH = 32;
+
 export function resolveAdminToken(
   configured: string | undefined,
   dataDir: string,
 ): { token: string; created: boolean } {
-  if (configured) return { token: configured, created: false };
+  if (configured) {
+    if (configured.length < ADMIN_TOKEN_MIN_LENGTH) {
+      throw new Error(
+        `EVERGREEN_ADMIN_TOKEN must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. openssl rand -hex 32); refusing to start`,
+      );
+    }
+    return { token: configured, created: false };
+  }
   const file = join(dataDir, "admin-token");
   const shown = existsSync(join(dataDir, "admin-token.shown"));
   if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), created: !shown };

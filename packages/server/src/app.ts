@@ -6,6 +6,8 @@ import { registerCors } from "./cors.ts";
 import type { ServerConfig } from "./config.ts";
 import type { IssuerContext } from "./context.ts";
 import { parseKeyRing } from "./crypto/secret-box.ts";
+import { bearerSecretCheck } from "./bearer-secret.ts";
+import { HashingGate } from "./crypto/hashing-gate.ts";
 import { AdminApiError, BearerTokenError, OAuthError } from "./errors.ts";
 import { FORM_BODY_LIMIT, registerFormParser } from "./form-body.ts";
 import { createAccessTokenVerifier } from "./guard/verify.ts";
@@ -40,6 +42,29 @@ export interface Issuer {
 }
 
 /**
+ * Fastify and node:http timeouts (milliseconds). Fastify disables the request timeout by
+ * default, so a client sending headers and then a trickle (or nothing) of body would hold its
+ * connection for ever; these bound every phase. Node checks the request and headers timeouts
+ * on an interval, so that interval is kept well below them.
+ */
+function httpTimeouts(config: ServerConfig) {
+  const { request, connection, headers, keepAlive } = config.timeouts;
+  // node:http refuses a headers timeout longer than the request timeout.
+  const headersTimeout = request > 0 && headers > request ? request : headers;
+  const shortest = Math.min(...[request, headersTimeout].filter((t) => t > 0), 30_000);
+  return {
+    requestTimeout: request,
+    connectionTimeout: connection,
+    keepAliveTimeout: keepAlive,
+    http: {
+      requestTimeout: request,
+      headersTimeout,
+      connectionsCheckingInterval: Math.max(Math.min(Math.floor(shortest / 4), 1000), 50),
+    },
+  };
+}
+
+/**
  * Builds the issuer on an open, migrated database: keys loaded (or generated once), every
  * endpoint registered as its own plugin. Listening is the caller's choice (`app.listen`,
  * or `app.inject` in tests).
@@ -56,7 +81,9 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
             ...(options.logStream ? { stream: options.logStream } : {}),
           },
     bodyLimit: 64 * 1024,
-    trustProxy: process.env.EVERGREEN_TRUST_PROXY === "1",
+    // Only the listed proxies' X-Forwarded-For is believed (config.ts, parseTrustProxy).
+    trustProxy: config.trustProxy === false ? false : config.trustProxy.join(","),
+    ...httpTimeouts(config),
   });
   const ring = parseKeyRing(config.encryptionKey);
   const keys = new SigningKeyStore(db, ring, clock, config.signingAlg);
@@ -70,6 +97,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     keys,
     clients: new ClientRegistry(db, clock),
     limiter: new RateLimiter(store, clock, config.rateLimit.enabled),
+    hashing: new HashingGate(config.hashing.concurrency, config.hashing.queue),
     metrics: createMetrics(options.logger !== false),
     log: app.log,
     verifyAccessToken: createAccessTokenVerifier({
@@ -141,7 +169,16 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   await app.register(introspectRoutes, { ctx });
   await app.register(userinfoRoutes, { ctx });
   await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
-  app.get("/metrics", async (_req, reply) => {
+  // With EVERGREEN_METRICS_TOKEN set, /metrics wants it as a Bearer token (failures throttled
+  // like the admin token's); unset, /metrics is open, as Prometheus scrapers expect by default.
+  const metricsAuth = config.metricsToken
+    ? bearerSecretCheck(
+        ctx,
+        config.metricsToken,
+        () => new BearerTokenError(null, "a metrics token is required"),
+      )
+    : undefined;
+  app.get("/metrics", { onRequest: metricsAuth ? [metricsAuth] : [] }, async (_req, reply) => {
     reply.type(ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();
   });

@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { SigningAlg } from "./keys/signing-keys.ts";
 
@@ -23,6 +25,25 @@ export interface ServerConfig {
   dbPoolSize: number;
   /** Origins allowed to call the OAuth endpoints from a browser: "*", a list, or [] (off). */
   corsOrigins: "*" | string[];
+  /** Proxies whose X-Forwarded-For is believed (addresses, CIDRs, or loopback/linklocal/uniquelocal); false: none. */
+  trustProxy: false | string[];
+  /** Bearer token /metrics requires; undefined leaves /metrics open. */
+  metricsToken?: string;
+  /** Concurrent password hashes, and how many may wait for one before 503. */
+  hashing: { concurrency: number; queue: number };
+  /** HTTP timeouts in milliseconds (0 disables one). */
+  timeouts: HttpTimeouts;
+}
+
+export interface HttpTimeouts {
+  /** Whole request, headers and body, from its first byte (slow bodies). */
+  request: number;
+  /** A socket with no activity at all. */
+  connection: number;
+  /** Receiving the request headers. */
+  headers: number;
+  /** An idle keep-alive connection between requests. */
+  keepAlive: number;
 }
 
 export interface RateLimitConfig {
@@ -32,9 +53,20 @@ export interface RateLimitConfig {
   /** Token-endpoint requests per client per window. */
   perClient: number;
   windowSeconds: number;
-  /** Failed password logins per username per loginWindowSeconds. */
+  /** Failed password logins per (exact username, client address) per loginWindowSeconds: past it, 429 for that pair. */
+  failedLoginsPerUserIp: number;
+  /**
+   * Failed password logins per exact username from all addresses per loginWindowSeconds: past
+   * it the account is slowed (one attempt per address per windowSeconds), never locked.
+   */
   failedLoginsPerUser: number;
   loginWindowSeconds: number;
+  /** password grants per client address per windowSeconds (sized to scrypt capacity). */
+  passwordPerIp: number;
+  /** Requests to /revoke, /introspect and /userinfo per client address per windowSeconds, each. */
+  endpointPerIp: number;
+  /** Failed admin or metrics authentications per address per loginWindowSeconds. */
+  authFailuresPerIp: number;
 }
 
 /** Client defaults when the admin API does not say otherwise (seconds). */
@@ -60,6 +92,39 @@ function corsOrigins(value: string | undefined): "*" | string[] {
     .filter(Boolean);
 }
 
+const PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/**
+ * EVERGREEN_TRUST_PROXY: a comma list of proxy addresses, CIDRs or the names loopback,
+ * linklocal, uniquelocal. Only a request arriving from one of them has its X-Forwarded-For
+ * believed. The old `1`/`true` (which trusted every sender) now means `loopback`: a proxy on
+ * this host. Unset, `0`, `false`: no proxy, the socket address is the client.
+ */
+export function parseTrustProxy(value: string | undefined): false | string[] {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "0" || v === "false" || v === "off") return false;
+  if (v === "1" || v === "true") return ["loopback"];
+  const list = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of list) {
+    const [addr, bits, extra] = item.split("/");
+    const family = isIP(addr ?? "");
+    const bitsOk =
+      bits === undefined ||
+      (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32) && extra === undefined);
+    if (!PROXY_NAMES.has(item) && !(family !== 0 && bitsOk)) {
+      throw new Error(
+        `EVERGREEN_TRUST_PROXY: "${item}" is not an IP address, a CIDR, or one of loopback, linklocal, uniquelocal`,
+      );
+    }
+  }
+  return list;
+}
+
+const seconds = (value: string | undefined, fallback: number) => Math.max(int(value, fallback), 0) * 1000;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = int(env.PORT, 8080);
   const host = env.HOST || "127.0.0.1";
@@ -82,8 +147,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       perIp: int(env.EVERGREEN_RATE_LIMIT_PER_IP, 1200),
       perClient: int(env.EVERGREEN_RATE_LIMIT_PER_CLIENT, 1200),
       windowSeconds: 60,
-      failedLoginsPerUser: int(env.EVERGREEN_RATE_LIMIT_FAILED_LOGINS, 10),
+      failedLoginsPerUserIp: int(env.EVERGREEN_RATE_LIMIT_FAILED_LOGINS, 10),
+      failedLoginsPerUser: int(env.EVERGREEN_RATE_LIMIT_FAILED_LOGINS_PER_USER, 100),
       loginWindowSeconds: 15 * 60,
+      passwordPerIp: int(env.EVERGREEN_RATE_LIMIT_PASSWORD_PER_IP, 300),
+      endpointPerIp: int(env.EVERGREEN_RATE_LIMIT_ENDPOINT_PER_IP, 1200),
+      authFailuresPerIp: int(env.EVERGREEN_RATE_LIMIT_AUTH_FAILURES, 20),
     },
     redisUrl: env.REDIS_URL || undefined,
     logLevel: env.LOG_LEVEL || "info",
@@ -91,5 +160,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     retention: int(env.EVERGREEN_RETENTION, 7 * 24 * 3600),
     dbPoolSize: int(env.EVERGREEN_DB_POOL, 16),
     corsOrigins: corsOrigins(env.EVERGREEN_CORS_ORIGINS),
+    trustProxy: parseTrustProxy(env.EVERGREEN_TRUST_PROXY),
+    metricsToken: env.EVERGREEN_METRICS_TOKEN || undefined,
+    hashing: {
+      // scrypt runs on libuv's threadpool (4 threads unless UV_THREADPOOL_SIZE says otherwise).
+      concurrency: Math.max(int(env.EVERGREEN_HASH_CONCURRENCY, Math.min(4, availableParallelism())), 1),
+      queue: Math.max(int(env.EVERGREEN_HASH_QUEUE, 64), 0),
+    },
+    timeouts: {
+      request: seconds(env.EVERGREEN_REQUEST_TIMEOUT, 30),
+      connection: seconds(env.EVERGREEN_CONNECTION_TIMEOUT, 60),
+      headers: seconds(env.EVERGREEN_HEADERS_TIMEOUT, 10),
+      keepAlive: seconds(env.EVERGREEN_KEEP_ALIVE_TIMEOUT, 5),
+    },
   };
 }

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { ClientRegistry } from "./clients.ts";
 import type { ServerConfig } from "./config.ts";
 import type { AccessTokenVerifier } from "./guard/verify.ts";
+import type { HashingGate } from "./crypto/hashing-gate.ts";
 import type { KeyRing } from "./crypto/secret-box.ts";
 import type { SigningKeyStore } from "./keys/signing-keys.ts";
 import type { IssuerMetrics } from "./metrics.ts";
@@ -17,6 +18,8 @@ export interface IssuerContext {
   keys: SigningKeyStore;
   clients: ClientRegistry;
   limiter: RateLimiter;
+  /** The semaphore every password verification at login passes through. */
+  hashing: HashingGate;
   metrics: IssuerMetrics;
   log: FastifyBaseLogger;
   /** The same verification a resource server uses, with keys from the local store. */

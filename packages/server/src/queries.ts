@@ -27,10 +27,21 @@ export const userQueries = {
     "user_by_username",
     `SELECT ${USER_COLUMNS}, password_hash FROM users WHERE username = $1`,
   ),
+  /** What a password login needs: the hash and the credentials version it verifies. */
+  forLogin: statement(
+    "user_for_login",
+    "SELECT id, password_hash, credentials_version FROM users WHERE username = $1",
+  ),
   byId: statement("user_by_id", `SELECT ${USER_COLUMNS} FROM users WHERE id = $1`),
   list: `SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, username LIMIT $1 OFFSET $2`,
+  /**
+   * $5 new password hash or null; $7 true: the change ends every session (the credentials
+   * version moves in this same statement, so sessions are dead the moment it commits, whatever
+   * happens after).
+   */
   update: `UPDATE users SET username = COALESCE($2, username), email = CASE WHEN $3::boolean THEN $4 ELSE email END,
-             password_hash = COALESCE($5, password_hash), updated_at = $6
+             password_hash = COALESCE($5, password_hash), updated_at = $6,
+             credentials_version = credentials_version + CASE WHEN $5::text IS NOT NULL AND $7::boolean THEN 1 ELSE 0 END
            WHERE id = $1 RETURNING ${USER_COLUMNS}`,
   delete: "DELETE FROM users WHERE id = $1 RETURNING id",
 };
@@ -58,15 +69,20 @@ export const clientQueries = {
 
 /**
  * Login: the family (one session, the token's `sid`), its first refresh token and the audit
- * event, in one statement.
+ * event, in one statement. The family is stamped with the credentials version the login
+ * verified, and only created while that version is still the user's: no row means the password
+ * changed after it was checked.
  * $1 family id, $2 user id, $3 client id, $4 scope, $5 now, $6 absolute expiry, $7 token hash,
- * $8 token idle expiry, $9 access-token jti, $10 kid, $11 access-token expiry, $12 ip
+ * $8 token idle expiry, $9 access-token jti, $10 kid, $11 access-token expiry, $12 ip,
+ * $13 credentials version verified
  */
 const createFamily = statement(
   "create_family",
   `WITH fam AS (
-     INSERT INTO families (id, user_id, client_id, scope, created_at, absolute_expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+     INSERT INTO families (id, user_id, client_id, scope, created_at, absolute_expires_at, credentials_version)
+     SELECT $1, u.id, $3, $4, $5, $6, u.credentials_version FROM users u
+      WHERE u.id = $2 AND u.credentials_version = $13
+     RETURNING id
    ), tok AS (
      INSERT INTO refresh_tokens (hash, family_id, generation, created_at, expires_at, at_jti, at_kid, at_expires_at)
      SELECT $7, id, 1, $5, $8, $9, $10, $11 FROM fam
@@ -78,13 +94,26 @@ const createFamily = statement(
 );
 
 /**
+ * The family's scope (f) within what its client (c) is registered for now, in the family's
+ * order: narrowing a client narrows its live sessions at their next refresh, for good.
+ */
+const NARROWED_SCOPE = `array_to_string(ARRAY(
+    SELECT s FROM unnest(string_to_array(f.scope, ' ')) WITH ORDINALITY AS x(s, i)
+     WHERE s = ANY (string_to_array(c.scope, ' ')) ORDER BY i), ' ')`;
+
+/** The family still belongs to the password that opened it (see migration 0002). */
+const CREDENTIALS_CURRENT = "f.credentials_version = u.credentials_version";
+
+/**
  * The hot path. One statement, one round trip: consume the presented token (a compare-and-set
  * on consumed_at IS NULL), insert its successor, and write the audit event. Zero rows means
- * "not this simple case" and the caller inspects why (see inspect).
+ * "not this simple case" and the caller inspects why (see inspect). The family must still hold the
+ * user's current credentials version, and its scope is cut down to what the client may still
+ * have (stored back, so widening the client later does not bring old grants back).
  * $1 presented hash, $2 client id, $3 now, $4 successor hash, $5 successor sealed under a key
  * derived from the presented token, $6 access-token jti, $7 kid, $8 requested scope (text[] or
- * null: must be a subset of the family's), $9 access-token scope to record (null = family's),
- * $10 ip
+ * null: must be a subset of the family's narrowed scope), $9 access-token scope to record
+ * (null = family's), $10 ip
  */
 const rotate = statement(
   "rotate_refresh_token",
@@ -92,13 +121,17 @@ const rotate = statement(
      UPDATE refresh_tokens t
         SET consumed_at = $3, successor_hash = $4, successor_sealed = $5,
             replay_until = $3 + make_interval(secs => c.refresh_token_reuse_grace)
-       FROM families f JOIN clients c ON c.client_id = f.client_id
+       FROM families f JOIN clients c ON c.client_id = f.client_id JOIN users u ON u.id = f.user_id
       WHERE t.hash = $1 AND t.consumed_at IS NULL AND t.expires_at > $3
         AND f.id = t.family_id AND f.client_id = $2 AND f.revoked_at IS NULL AND f.absolute_expires_at > $3
-        AND c.rotate_refresh_tokens
-        AND ($8::text[] IS NULL OR $8::text[] <@ string_to_array(f.scope, ' '))
-     RETURNING t.family_id, t.generation, f.user_id, f.scope, f.absolute_expires_at,
-               c.access_token_ttl, c.refresh_token_idle_ttl
+        AND c.rotate_refresh_tokens AND ${CREDENTIALS_CURRENT}
+        AND ($8::text[] IS NULL OR ($8::text[] <@ string_to_array(f.scope, ' ')
+                                    AND $8::text[] <@ string_to_array(c.scope, ' ')))
+     RETURNING t.family_id, t.generation, f.user_id, ${NARROWED_SCOPE} AS scope, f.scope AS stored_scope,
+               f.absolute_expires_at, c.access_token_ttl, c.refresh_token_idle_ttl
+   ), narrowed AS (
+     UPDATE families SET scope = consumed.scope
+       FROM consumed WHERE families.id = consumed.family_id AND consumed.scope <> consumed.stored_scope
    ), successor AS (
      INSERT INTO refresh_tokens (hash, family_id, generation, created_at, expires_at, at_jti, at_kid, at_expires_at, at_scope)
      SELECT $4, family_id, generation + 1, $3,
@@ -116,7 +149,8 @@ const rotate = statement(
 
 /**
  * Refresh for clients that do not rotate: the same token slides its idle expiry (never past
- * the family's absolute limit) and records the new access token.
+ * the family's absolute limit) and records the new access token. Credentials version and scope
+ * narrowing as in rotate.
  * $1 hash, $2 client id, $3 now, $4 jti, $5 kid, $6 requested scope text[] or null,
  * $7 access-token scope to record, $8 ip
  */
@@ -127,12 +161,17 @@ const slide = statement(
         SET expires_at = LEAST($3 + make_interval(secs => c.refresh_token_idle_ttl), f.absolute_expires_at),
             last_used_at = $3, at_jti = $4, at_kid = $5,
             at_expires_at = $3 + make_interval(secs => c.access_token_ttl), at_scope = $7
-       FROM families f JOIN clients c ON c.client_id = f.client_id
+       FROM families f JOIN clients c ON c.client_id = f.client_id JOIN users u ON u.id = f.user_id
       WHERE t.hash = $1 AND t.consumed_at IS NULL AND t.expires_at > $3
         AND f.id = t.family_id AND f.client_id = $2 AND f.revoked_at IS NULL AND f.absolute_expires_at > $3
-        AND NOT c.rotate_refresh_tokens
-        AND ($6::text[] IS NULL OR $6::text[] <@ string_to_array(f.scope, ' '))
-     RETURNING t.family_id, f.user_id, f.scope, t.expires_at, t.at_expires_at
+        AND NOT c.rotate_refresh_tokens AND ${CREDENTIALS_CURRENT}
+        AND ($6::text[] IS NULL OR ($6::text[] <@ string_to_array(f.scope, ' ')
+                                    AND $6::text[] <@ string_to_array(c.scope, ' ')))
+     RETURNING t.family_id, f.user_id, ${NARROWED_SCOPE} AS scope, f.scope AS stored_scope,
+               t.expires_at, t.at_expires_at
+   ), narrowed AS (
+     UPDATE families SET scope = used.scope
+       FROM used WHERE families.id = used.family_id AND used.scope <> used.stored_scope
    ), ev AS (
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
      SELECT $3, 'refresh', user_id, $2, family_id, $8 FROM used
@@ -140,16 +179,24 @@ const slide = statement(
    SELECT family_id, user_id, scope, expires_at, at_expires_at FROM used`,
 );
 
-/** Everything needed to explain why a presented token did not simply rotate. */
+/**
+ * Everything needed to explain why a presented token did not simply rotate. `scope` is already
+ * narrowed to the client's current registration; `credentials_current` is false once the
+ * user's password changed after the family's login.
+ */
 const inspect = statement(
   "inspect_refresh_token",
   `SELECT t.family_id, t.generation, t.created_at, t.expires_at, t.consumed_at, t.successor_hash,
           t.successor_sealed, t.replay_until,
-          f.user_id, f.client_id, f.scope, f.revoked_at, f.revoked_reason, f.absolute_expires_at,
+          f.user_id, f.client_id, ${NARROWED_SCOPE} AS scope, f.revoked_at, f.revoked_reason,
+          f.absolute_expires_at, COALESCE(${CREDENTIALS_CURRENT}, false) AS credentials_current,
+          c.scope AS client_scope,
           s.created_at AS s_created_at, s.expires_at AS s_expires_at, s.at_jti AS s_at_jti,
           s.at_kid AS s_at_kid, s.at_expires_at AS s_at_expires_at, s.at_scope AS s_at_scope
      FROM refresh_tokens t
      JOIN families f ON f.id = t.family_id
+     JOIN clients c ON c.client_id = f.client_id
+     LEFT JOIN users u ON u.id = f.user_id
      LEFT JOIN refresh_tokens s ON s.hash = t.successor_hash
     WHERE t.hash = $1`,
 );

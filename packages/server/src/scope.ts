@@ -16,6 +16,12 @@ export function formatScope(scopes: readonly string[]): string {
   return scopes.join(" ");
 }
 
+/** `granted` cut down to what `registered` still allows, in `granted`'s order. */
+export function narrowScope(granted: string, registered: string): string {
+  const allowed = new Set(registered.split(" "));
+  return formatScope(granted.split(" ").filter((s) => s !== "" && allowed.has(s)));
+}
+
 /**
  * The scope granted at login: what was requested, which must be within what the client is
  * registered for; nothing requested means everything registered (RFC 6749 §3.3 default).

@@ -20,6 +20,8 @@ export async function startServer(
   options: { clock?: Clock; logger?: boolean } = {},
 ): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
+  // First: a configured admin token that is too short refuses the start before anything opens.
+  const admin = resolveAdminToken(config.adminToken, config.dataDir);
   const db = await openDatabase({
     url: config.databaseUrl,
     dataDir: join(config.dataDir, "pgdata"),
@@ -27,7 +29,6 @@ export async function startServer(
   });
   try {
     await migrate(db);
-    const admin = resolveAdminToken(config.adminToken, config.dataDir);
     const issuer = await buildIssuer({ config, db, clock, adminToken: admin.token, logger: options.logger });
     await issuer.app.listen({ port: config.port, host: config.host });
     const address = issuer.app.server.address();

@@ -18,7 +18,9 @@ describe.each(DATABASES)("admin API on %s", (kind) => {
   let ti: TestIssuer;
 
   beforeAll(async () => {
-    ti = await startTestIssuer({ database: kind });
+    // The first test sends 30 wrong admin tokens on purpose; failed-authentication throttling
+    // has its own test (admin-token-throttling.test.ts).
+    ti = await startTestIssuer({ database: kind, env: { EVERGREEN_RATE_LIMIT_AUTH_FAILURES: "1000" } });
   });
   afterAll(() => ti?.close());
 

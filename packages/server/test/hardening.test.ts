@@ -241,7 +241,7 @@ describe("session cap under concurrent logins (PostgreSQL)", () => {
       // Straight to the session start (no password hashing in between), so the logins'
       // transactions really overlap.
       const results = await Promise.all(
-        Array.from({ length: 30 }, () => startSession(ctx, client, user.id, "openid", "127.0.0.1")),
+        Array.from({ length: 30 }, () => startSession(ctx, client, user.id, "openid", "127.0.0.1", 1)),
       );
       expect(results.every((r) => r.refresh_token?.startsWith("egr_"))).toBe(true);
       const { rows } = await ti.db.query<{ n: number }>(

@@ -20,7 +20,7 @@ import {
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CLI = join(ROOT, "packages/cli/src/main.ts");
-const ADMIN_TOKEN = "multi-process-admin-token";
+const ADMIN_TOKEN = "multi-process-admin-token-at-least-32-chars";
 // Both processes stand behind one issuer URL, as behind a load balancer.
 const ISSUER = "http://evergreen.test";
 

@@ -150,7 +150,8 @@ describe.each(DATABASES)("userinfo guard on %s", (kind) => {
     const svc = await createClient(ti, {
       token_endpoint_auth_method: "client_secret_basic",
       grant_types: ["client_credentials"],
-      scope: "api",
+      // openid, so the subject check (not the scope check) is what refuses it
+      scope: "openid api",
     });
     const res = await fetch(`${ti.url}/token`, {
       method: "POST",

@@ -22,11 +22,26 @@ export interface UserInput {
   revoke_sessions?: unknown;
 }
 
-function checkUsername(v: unknown): string {
-  if (typeof v !== "string" || v.length < 1 || v.length > 255 || /[\s\p{Cc}]/u.test(v)) {
+/**
+ * Usernames are compared exactly (case-sensitive), so two that look alike must not both exist:
+ * no whitespace, no control or format characters (zero-width joiners and spaces, bidi
+ * overrides, soft hyphens: \p{Cf}), no line/paragraph separators, no unassigned or private-use
+ * code points, and nothing NFKC normalisation would change (full-width letters, ligatures,
+ * compatibility forms, decomposed accents), so the stored name is its own canonical form.
+ */
+const USERNAME_FORBIDDEN = /[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Cs}]/u;
+
+export function checkUsername(v: unknown): string {
+  if (typeof v !== "string" || v.length < 1 || v.length > 255 || USERNAME_FORBIDDEN.test(v)) {
     throw new AdminApiError(
       "invalid_request",
-      "username must be 1-255 characters without spaces or control characters",
+      "username must be 1-255 characters without spaces, control, format or invisible characters",
+    );
+  }
+  if (v.normalize("NFKC") !== v) {
+    throw new AdminApiError(
+      "invalid_request",
+      "username must be in Unicode NFKC form (no compatibility or decomposed characters)",
     );
   }
   return v;
@@ -101,6 +116,8 @@ export async function updateUser(
   const email = hasEmail ? checkEmail(input.email) : null;
   const passwordHash =
     input.password === undefined ? null : await hashPassword(checkPassword(input.password));
+  // A changed password is usually a compromised one: sessions opened with the old one end.
+  const endSessions = input.revoke_sessions !== false;
   try {
     const { rows } = await db.query<User>(userQueries.update, [
       user.id,
@@ -109,9 +126,12 @@ export async function updateUser(
       email,
       passwordHash,
       clock.now(),
+      endSessions,
     ]);
-    // A changed password is usually a compromised one: sessions opened with the old one end.
-    if (passwordHash && input.revoke_sessions !== false) await revokeAllSessions(db, clock, user.id);
+    // The statement above already ended every session (credentials version); marking them
+    // revoked one by one makes that visible in listings and the audit trail. If the process
+    // dies before this, the sessions are dead all the same.
+    if (passwordHash && endSessions) await revokeAllSessions(db, clock, user.id);
     return rows[0]!;
   } catch (err) {
     if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a user with this username exists");

@@ -22,14 +22,14 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString("base64url")}$${key.toString("base64url")}`;
 }
 
-// Verifying against this when the user does not exist keeps response time independent of
-// whether the username is known.
-let dummyHash: Promise<string> | undefined;
+// Verifying against this when the user does not exist makes an unknown username cost exactly
+// one scrypt of the same parameters as a known one (a fixed value: no first-call extra hash).
+// Its password was random and thrown away; nothing verifies against it successfully.
+const DUMMY_HASH = "scrypt$32768$8$1$g_4EOoWiW2I5FmzdfyoQSw$gTwljjcxZ4Fboc0nb9Zs-yDbOt8lkFOzNLhaeRtqQu8";
 
 /** Constant-time check of `password` against a stored hash; `stored` undefined still costs one hash. */
 export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
-  dummyHash ??= hashPassword("evergreen-dummy-password");
-  const target = stored ?? (await dummyHash);
+  const target = stored ?? DUMMY_HASH;
   const [scheme, n, r, p, salt, hash] = target.split("$");
   if (scheme !== "scrypt" || !n || !r || !p || !salt || !hash) return false;
   const expected = Buffer.from(hash, "base64url");

@@ -12,7 +12,7 @@ import {
 import { OAuthError } from "../errors.ts";
 import { type FormParams, param, requiredParam } from "../form-body.ts";
 import { tokenQueries } from "../queries.ts";
-import { formatScope, parseScope } from "../scope.ts";
+import { formatScope, narrowScope, parseScope } from "../scope.ts";
 import { openSuccessor, sealSuccessor } from "../tokens/successor-seal.ts";
 import { type TokenResponse, accessTokenFor, tokenResponse } from "../tokens/token-response.ts";
 
@@ -34,7 +34,11 @@ interface InspectedRow {
   replay_until: Date | null;
   user_id: string;
   client_id: string;
+  /** The family's scope within the client's current registration. */
   scope: string;
+  client_scope: string;
+  /** False once the user's password changed after this family's login. */
+  credentials_current: boolean;
   revoked_at: Date | null;
   revoked_reason: string | null;
   absolute_expires_at: Date;
@@ -169,6 +173,8 @@ async function explain(
   // A token issued to another client is as good as unknown to this one (RFC 6749 §6).
   if (t.client_id !== client.client_id) throw fail(ctx, "wrong_client");
   if (t.revoked_at) throw fail(ctx, "revoked");
+  // The password changed after this session's login: the session ended with it, replays too.
+  if (!t.credentials_current) throw fail(ctx, "credentials_changed");
 
   if (t.consumed_at) {
     // A retry inside the window asking for more than the grant must not receive a pair
@@ -214,8 +220,9 @@ async function replayWithinGrace(
   if (!t.s_at_jti || !t.s_at_kid || !t.s_at_expires_at || !t.s_created_at) return undefined;
   const successor = openSuccessor(presented, hash, t.successor_sealed);
   if (!successor || !sha256(successor).equals(t.successor_hash)) return undefined;
+  // Byte-identical unless the client lost a scope since: a replay never repeats a lost scope.
+  const scope = narrowScope(t.s_at_scope ?? t.scope, t.client_scope);
   const key = (await ctx.keys.byKid(t.s_at_kid)) ?? ctx.keys.current();
-  const scope = t.s_at_scope ?? t.scope;
   const at = accessTokenFor(
     ctx,
     {

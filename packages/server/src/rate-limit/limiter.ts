@@ -51,19 +51,26 @@ export class RateLimiter {
     return decision;
   }
 
-  /** Throws 429 when `key` is already at `limit`, without counting (failed-login lockout). */
-  async check(key: string, limit: number): Promise<void> {
+  /** Throws 429 when `key` is already at `limit`, without counting (failure budgets). */
+  async check(
+    key: string,
+    limit: number,
+    message = "too many failed logins for this account; retry later",
+  ): Promise<void> {
     if (!this.enabled) return;
     const now = this.clock.now().getTime();
     const { count, resetAt } = await this.store.peek(key, now);
     if (count >= limit) {
       const decision = { limit, remaining: 0, reset: Math.ceil((resetAt - now) / 1000) };
-      throw new OAuthError(
-        "too_many_requests",
-        "too many failed logins for this account; retry later",
-        rateLimitHeaders(decision, true),
-      );
+      throw new OAuthError("too_many_requests", message, rateLimitHeaders(decision, true));
     }
+  }
+
+  /** Whether `key` has reached `limit` in its current window (nothing counted, nothing thrown). */
+  async reached(key: string, limit: number): Promise<boolean> {
+    if (!this.enabled) return false;
+    const { count } = await this.store.peek(key, this.clock.now().getTime());
+    return count >= limit;
   }
 
   async record(key: string, windowSeconds: number): Promise<void> {

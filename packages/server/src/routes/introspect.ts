@@ -18,6 +18,7 @@ interface RefreshRow {
   consumed_at: Date | null;
   revoked_at: Date | null;
   absolute_expires_at: Date;
+  credentials_current: boolean;
 }
 
 /**
@@ -27,8 +28,10 @@ interface RefreshRow {
  */
 export async function introspectRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
+  const rl = ctx.config.rateLimit;
   app.post("/introspect", async (req, reply) => {
     reply.header("Cache-Control", "no-store");
+    await ctx.limiter.consume(`introspect:${req.ip}`, rl.endpointPerIp, rl.windowSeconds);
     const params = formParams(req);
     const token = requiredParam(params, "token");
     const client = await authenticateClient(req, params, ctx.clients);
@@ -42,6 +45,7 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
       const { rows } = await ctx.db.query<RefreshRow>(tokenQueries.inspect, [sha256(token)]);
       const t = rows[0];
       if (!t || t.client_id !== client.client_id || t.consumed_at || t.revoked_at) return inactive;
+      if (!t.credentials_current) return inactive;
       if (t.expires_at <= now || t.absolute_expires_at <= now) return inactive;
       const user = await ctx.db.query<{ username: string }>(userQueries.byId, [t.user_id]);
       return {

@@ -13,8 +13,10 @@ import { tokenQueries } from "../queries.ts";
  */
 export async function revokeRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
+  const rl = ctx.config.rateLimit;
   app.post("/revoke", async (req, reply) => {
     reply.header("Cache-Control", "no-store");
+    await ctx.limiter.consume(`revoke:${req.ip}`, rl.endpointPerIp, rl.windowSeconds);
     const params = formParams(req);
     const token = requiredParam(params, "token");
     // The hint is only a hint (RFC 7009 §2.1): the token's own form tells us what it is.

@@ -1,14 +1,23 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { IssuerContext } from "../context.ts";
 import { BearerTokenError } from "../errors.ts";
 import { requireAccessToken, sendBearerError } from "../guard/fastify.ts";
 import { userQueries } from "../queries.ts";
 import { isUuid } from "../uuid.ts";
 
-/** GET /userinfo: a protected resource, guarded exactly as any resource server would guard it. */
+/**
+ * GET /userinfo: a protected resource, guarded exactly as any resource server would guard it.
+ * The token must carry `openid` (OIDC Core §5.3.1): others get 403 insufficient_scope.
+ * Requests count against a per-address budget before the token is even looked at.
+ */
 export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
-  app.get("/userinfo", { preHandler: requireAccessToken(ctx.verifyAccessToken) }, async (req, reply) => {
+  const rl = ctx.config.rateLimit;
+  const budget = async (req: FastifyRequest) => {
+    await ctx.limiter.consume(`userinfo:${req.ip}`, rl.endpointPerIp, rl.windowSeconds);
+  };
+  const guard = requireAccessToken(ctx.verifyAccessToken, { scopes: ["openid"] });
+  app.get("/userinfo", { onRequest: budget, preHandler: guard }, async (req, reply) => {
     const sub = req.accessToken!.sub;
     // A client_credentials token speaks for a client (sub = client_id), never for a user.
     const isUserToken = sub !== req.accessToken!.client_id && isUuid(sub);

@@ -11,6 +11,8 @@ const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
 /**
  * A successful login: a new family (session, `sid`) with its first refresh token when the
  * client may refresh, and an access token. Enforces the client's cap on live sessions per user.
+ * `credentialsVersion` is the user's version the login verified: if the password changed since,
+ * no session is created (invalid_grant).
  */
 export async function startSession(
   ctx: IssuerContext,
@@ -18,6 +20,7 @@ export async function startSession(
   userId: string,
   scope: string,
   ip: string,
+  credentialsVersion: number,
 ): Promise<TokenResponse> {
   const now = ctx.clock.now();
   const key = ctx.keys.current();
@@ -44,7 +47,7 @@ export async function startSession(
       // Concurrent logins of one user to one client would not see each other's new family
       // under READ COMMITTED, and the cap would not hold; serialise them.
       await tx.query(tokenQueries.lockUserClient, [userId, client.client_id]);
-      await tx.query(tokenQueries.createFamily, [
+      const created = await tx.query(tokenQueries.createFamily, [
         familyId,
         userId,
         client.client_id,
@@ -57,7 +60,10 @@ export async function startSession(
         key.kid,
         accessExpiresAt,
         ip,
+        credentialsVersion,
       ]);
+      // The password changed between its verification and now: this login is void.
+      if (created.rows.length === 0) throw new OAuthError("invalid_grant", "invalid username or password");
       await tx.query(tokenQueries.evictBeyondCap, [
         userId,
         client.client_id,
