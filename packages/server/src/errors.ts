@@ -13,7 +13,8 @@ export type OAuthErrorCode =
   | "invalid_scope"
   | "unsupported_token_type"
   | "too_many_requests"
-  | "server_error";
+  | "server_error"
+  | "temporarily_unavailable";
 
 const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -25,6 +26,7 @@ const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   unsupported_token_type: 400,
   too_many_requests: 429,
   server_error: 500,
+  temporarily_unavailable: 503,
 };
 
 export class OAuthError extends Error {

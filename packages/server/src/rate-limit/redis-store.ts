@@ -8,13 +8,39 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {c, ttl}`;
 
-/** Counters shared by every process that uses the same Redis (REDIS_URL). */
+/**
+ * Counters shared by every process that uses the same Redis (REDIS_URL). Commands never wait:
+ * none are queued while disconnected and each times out after `commandTimeoutMs`, so a caller
+ * (FallbackRateLimitStore) can answer from memory instead of stalling a request.
+ */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #redis: Redis;
-  constructor(url: string, prefix = "evergreen:rl:") {
-    this.#redis = new Redis(url, { keyPrefix: prefix, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  constructor(url: string, options: { commandTimeoutMs: number; prefix?: string }) {
+    this.#redis = new Redis(url, {
+      keyPrefix: options.prefix ?? "evergreen:rl:",
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: 2_000,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      // Keep reconnecting for ever, at most a second apart, so limits are shared again soon after Redis returns.
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+    });
     // Connection errors surface on the commands that fail; do not crash on the event.
     this.#redis.on("error", () => {});
+  }
+
+  /** True while the connection is up (commands sent now may still time out on a frozen server). */
+  get connected(): boolean {
+    return this.#redis.status === "ready";
+  }
+
+  /** Calls `listener` each time the connection is (re)established. */
+  onReady(listener: () => void): void {
+    this.#redis.on("ready", listener);
+  }
+
+  async ping(): Promise<void> {
+    await this.#redis.ping();
   }
 
   async hit(key: string, windowMs: number, nowMs: number, cost = 1) {
