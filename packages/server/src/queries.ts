@@ -234,5 +234,8 @@ export const janitorQueries = {
 
 export const readinessQueries = {
   /** The applied schema version: cheap, and proves the database answers and migrations ran. */
-  schemaVersion: statement("readiness_schema_version", "SELECT max(version) AS version FROM evergreen_migrations"),
+  schemaVersion: statement(
+    "readiness_schema_version",
+    "SELECT max(version) AS version FROM evergreen_migrations",
+  ),
 };

@@ -59,7 +59,10 @@ export class FallbackRateLimitStore implements RateLimitStore {
         const result = await op(this.redis);
         if (this.#degraded) {
           this.#degraded = false;
-          this.log.info({ event: "rate_limit_store_recovered" }, "Redis is back; rate limits are shared again");
+          this.log.info(
+            { event: "rate_limit_store_recovered" },
+            "Redis is back; rate limits are shared again",
+          );
         }
         return result;
       } catch (err) {

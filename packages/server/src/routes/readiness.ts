@@ -12,7 +12,10 @@ const LATEST_MIGRATION = Math.max(...migrations.map((m) => m.version));
 function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not answer in ${CHECK_TIMEOUT_MS} ms`)),
+      CHECK_TIMEOUT_MS,
+    );
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
@@ -39,7 +42,8 @@ export async function readinessRoutes(app: FastifyInstance, opts: { ctx: IssuerC
         "database",
       );
       const version = rows[0]?.version ?? 0;
-      checks.database = version >= LATEST_MIGRATION ? "ok" : `schema at version ${version}, expected ${LATEST_MIGRATION}`;
+      checks.database =
+        version >= LATEST_MIGRATION ? "ok" : `schema at version ${version}, expected ${LATEST_MIGRATION}`;
     } catch {
       checks.database = "unreachable";
     }
