@@ -25,6 +25,9 @@ import { revokeRoutes } from "./routes/revoke.ts";
 import { tokenRoutes } from "./routes/token.ts";
 import { userinfoRoutes } from "./routes/userinfo.ts";
 
+/** How long a starting server waits for Redis before it starts on in-memory limits. */
+const REDIS_START_WAIT_MS = 2_000;
+
 export interface IssuerOptions {
   config: ServerConfig;
   db: Database;
@@ -73,6 +76,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
         metrics.rateLimitStoreFallback,
       )
     : new MemoryRateLimitStore();
+  if (store instanceof FallbackRateLimitStore) await store.start(REDIS_START_WAIT_MS);
   const ctx: IssuerContext = {
     config,
     db,

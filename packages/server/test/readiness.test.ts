@@ -4,7 +4,13 @@
  */
 import { migrations } from "@evergreen/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, type TestDatabase, type TestIssuer, createTestDatabase, startTestIssuer } from "./harness.ts";
+import {
+  DATABASES,
+  type TestDatabase,
+  type TestIssuer,
+  createTestDatabase,
+  startTestIssuer,
+} from "./harness.ts";
 import { createClient, createUser, login, loginOk } from "./helpers.ts";
 
 async function get(url: string) {

@@ -31,6 +31,14 @@ export class FallbackRateLimitStore implements RateLimitStore {
     });
   }
 
+  /**
+   * Waits (at most `timeoutMs`) for the first connection, so a server starts with shared
+   * limits; when Redis is down at start, it starts on memory and switches once Redis is up.
+   */
+  async start(timeoutMs: number): Promise<void> {
+    if (!(await this.redis.waitConnected(timeoutMs))) this.#enterFallback("not connected at start");
+  }
+
   hit(key: string, windowMs: number, nowMs: number, cost?: number) {
     return this.#run((s) => s.hit(key, windowMs, nowMs, cost));
   }
