@@ -17,11 +17,11 @@ const SOCKET_CODES = new Set([
   "EAI_AGAIN",
 ]);
 
-// SQLSTATEs: 57P01–57P03 shutdown / cannot connect now, 53300 too many connections,
-// 57014 a statement cancelled by statement_timeout.
+// SQLSTATEs: 57P01 backend terminated (pg_terminate_backend, fast shutdown), 57P02 crash,
+// 57P03 starting up, 53300 too many connections, 57014 a statement cancelled by statement_timeout.
 const SQLSTATE_CLASSES: Record<string, string> = {
-  "57P01": "server_shutdown",
-  "57P02": "server_shutdown",
+  "57P01": "backend_terminated",
+  "57P02": "server_crashed",
   "57P03": "server_starting",
   "53300": "too_many_connections",
   "57014": "statement_timeout",
