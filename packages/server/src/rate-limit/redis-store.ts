@@ -63,14 +63,15 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async hit(key: string, windowMs: number, nowMs: number, cost = 1) {
-    const [count, ttl] = (await this.#timed(this.#redis.eval(HIT, 1, key, windowMs, cost))) as [number, number];
+    const [count, ttl] = (await this.#timed(this.#redis.eval(HIT, 1, key, windowMs, cost))) as [
+      number,
+      number,
+    ];
     return { count, resetAt: nowMs + ttl };
   }
 
   async peek(key: string, nowMs: number) {
-    const [value, ttl] = await this.#timed(
-      Promise.all([this.#redis.get(key), this.#redis.pttl(key)]),
-    );
+    const [value, ttl] = await this.#timed(Promise.all([this.#redis.get(key), this.#redis.pttl(key)]));
     return { count: value ? Number(value) : 0, resetAt: nowMs + Math.max(ttl, 0) };
   }
 
