@@ -13,8 +13,11 @@ export default defineConfig({
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"],
     env: { NODE_OPTIONS: nodeOptions },
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Budgets catch hangs, they do not measure speed: on a loaded 2-core machine opening an
+    // embedded database or starting node + tsx takes tens of seconds. Behaviour that depends on
+    // time is tested with the injected clock, never with these.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     // Test files start their own servers and databases; two cores run two at a time well.
     maxWorkers: 2,
     reporters: ["default"],

@@ -23,6 +23,7 @@ export async function openCommandDatabase(config: ServerConfig): Promise<Command
       url: config.databaseUrl,
       dataDir: join(config.dataDir, "pgdata"),
       poolSize: 2,
+      timeouts: config.dbTimeouts,
     });
     const applied = await migrate(db);
     const opened = db;

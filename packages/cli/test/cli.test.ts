@@ -7,11 +7,29 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const MAIN = resolve(import.meta.dirname, "../src/main.ts");
 
+// Every test here starts node + tsx (+ PGlite) several times; on a loaded 2-core machine one
+// start can take tens of seconds. Budgets are generous so only a real hang fails.
+/** Per test: several process starts in a row. */
+const TEST_BUDGET_MS = 300_000;
+/** One command or one server start. */
+const PROCESS_BUDGET_MS = 120_000;
+
+/** Kills `child` if it is still running after the process budget; the test then fails with its output. */
+function budget(child: ChildProcess, what: string): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    process.stderr.write(`${what} still running after ${PROCESS_BUDGET_MS} ms; killed\n`);
+    child.kill("SIGKILL");
+  }, PROCESS_BUDGET_MS);
+  timer.unref();
+  return timer;
+}
+
 function run(args: string[], env: Record<string, string>, stdin?: string) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
     const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
       env: { ...process.env, DATABASE_URL: "", EVERGREEN_ADMIN_TOKEN: "", ...env },
     });
+    const timer = budget(child, `evergreen ${args.join(" ")}`);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -21,7 +39,10 @@ function run(args: string[], env: Record<string, string>, stdin?: string) {
       stderr += d;
     });
     child.stdin.end(stdin ?? "");
-    child.on("exit", (code) => done({ code: code ?? -1, stdout, stderr }));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      done({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
@@ -39,32 +60,37 @@ function serve(env: Record<string, string>): Promise<{ child: ChildProcess; stde
     env: { ...process.env, DATABASE_URL: "", EVERGREEN_ADMIN_TOKEN: "", LOG_LEVEL: "warn", ...env },
   });
   let stderr = "";
-  child.stderr!.on("data", (d) => {
-    stderr += d;
-  });
+  const timer = budget(child, "evergreen serve (starting)");
   return new Promise((ok, fail) => {
-    const timer = setInterval(() => {
+    child.stderr!.on("data", (d) => {
+      stderr += d;
       if (stderr.includes("listening on")) {
-        clearInterval(timer);
+        clearTimeout(timer);
         ok({ child, stderr: () => stderr });
       }
-    }, 50);
+    });
     child.on("exit", (code) => {
-      clearInterval(timer);
+      clearTimeout(timer);
       fail(new Error(`serve exited ${code}: ${stderr}`));
     });
   });
 }
 
+/** SIGTERM, and SIGKILL if the server has not exited within the process budget. */
 function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((r) => {
     child.removeAllListeners("exit");
-    child.once("exit", () => r());
+    const timer = budget(child, "evergreen serve (stopping)");
+    child.once("exit", () => {
+      clearTimeout(timer);
+      r();
+    });
     child.kill("SIGTERM");
   });
 }
 
-describe("evergreen CLI on the embedded database", () => {
+describe("evergreen CLI on the embedded database", { timeout: TEST_BUDGET_MS }, () => {
   let dir: string;
   let env: Record<string, string>;
   beforeAll(async () => {
@@ -149,11 +175,13 @@ describe("evergreen CLI on the embedded database", () => {
       const second = spawn(process.execPath, ["--import", "tsx", MAIN, "serve"], {
         env: { ...process.env, ...env, PORT: String(await freePort()), DATABASE_URL: "" },
       });
+      const secondBudget = budget(second, "second evergreen serve");
       let err = "";
       second.stderr.on("data", (d) => {
         err += d;
       });
       const code = await new Promise((r) => second.on("exit", r));
+      clearTimeout(secondBudget);
       expect(code).toBe(1);
       expect(err).toContain("in use by process");
     } finally {
@@ -185,7 +213,7 @@ describe("evergreen CLI on the embedded database", () => {
   });
 });
 
-describe("evergreen serve when the first start fails", () => {
+describe("evergreen serve when the first start fails", { timeout: TEST_BUDGET_MS }, () => {
   it("still shows the generated admin token on the next successful start", async () => {
     const dir = mkdtempSync(join(tmpdir(), "evergreen-cli-first-"));
     const busy = createServer();

@@ -11,3 +11,5 @@ export {
 } from "./database.ts";
 export { migrate, migrations, type Migration } from "./migrate.ts";
 export { openDatabase, type DatabaseOptions } from "./open.ts";
+export { unavailableReason } from "./unavailable.ts";
+export { DEFAULT_POOL_TIMEOUTS, type PoolTimeouts } from "./adapters/pg.ts";

@@ -77,13 +77,30 @@ describe.each(["pglite", "postgres"] as const)("database layer on %s", (kind) =>
 
   it("delivers NOTIFY payloads to listeners until they stop listening", async () => {
     const { db } = await fresh(kind);
+    // Waits on the deliveries themselves, not on sleeps: a loaded machine only makes them later.
     const got: string[] = [];
-    const stop = await db.listen("evergreen_test", (p) => got.push(p));
+    let first!: () => void;
+    const delivered = new Promise<void>((r) => {
+      first = r;
+    });
+    const stop = await db.listen("evergreen_test", (p) => {
+      got.push(p);
+      first();
+    });
     await db.query("SELECT pg_notify('evergreen_test', 'one')");
-    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await delivered;
     await stop();
+    // A second listener that hears 'two' shows the notification went out; the stopped one must not hear it.
+    let heard!: () => void;
+    const heardTwo = new Promise<void>((r) => {
+      heard = r;
+    });
+    const stopWitness = await db.listen("evergreen_test", (p) => {
+      if (p === "two") heard();
+    });
     await db.query("SELECT pg_notify('evergreen_test', 'two')");
-    await new Promise((r) => setTimeout(r, 100));
+    await heardTwo;
+    await stopWitness();
     expect(got).toEqual(["one"]);
     await db.close();
   });

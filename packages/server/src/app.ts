@@ -1,4 +1,4 @@
-import { type Clock, type Database, systemClock } from "@evergreen/db";
+import { type Clock, type Database, systemClock, unavailableReason } from "@evergreen/db";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { adminRoutes } from "./admin/routes.ts";
 import { ClientRegistry } from "./clients.ts";
@@ -8,21 +8,27 @@ import type { IssuerContext } from "./context.ts";
 import { parseKeyRing } from "./crypto/secret-box.ts";
 import { bearerSecretCheck } from "./bearer-secret.ts";
 import { HashingGate } from "./crypto/hashing-gate.ts";
+import { OutageLog, outageError } from "./dependency-outage.ts";
 import { AdminApiError, BearerTokenError, OAuthError } from "./errors.ts";
 import { FORM_BODY_LIMIT, registerFormParser } from "./form-body.ts";
 import { createAccessTokenVerifier } from "./guard/verify.ts";
 import { SigningKeyStore } from "./keys/signing-keys.ts";
 import { loggerOptions } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
+import { FallbackRateLimitStore } from "./rate-limit/fallback-store.ts";
 import { RateLimiter } from "./rate-limit/limiter.ts";
 import { MemoryRateLimitStore } from "./rate-limit/memory-store.ts";
 import { RedisRateLimitStore } from "./rate-limit/redis-store.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
 import { introspectRoutes } from "./routes/introspect.ts";
 import { jwksRoutes } from "./routes/jwks.ts";
+import { readinessRoutes } from "./routes/readiness.ts";
 import { revokeRoutes } from "./routes/revoke.ts";
 import { tokenRoutes } from "./routes/token.ts";
 import { userinfoRoutes } from "./routes/userinfo.ts";
+
+/** How long a starting server waits for Redis before it starts on in-memory limits. */
+const REDIS_START_WAIT_MS = 2_000;
 
 export interface IssuerOptions {
   config: ServerConfig;
@@ -88,7 +94,16 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   const ring = parseKeyRing(config.encryptionKey);
   const keys = new SigningKeyStore(db, ring, clock, config.signingAlg);
   await keys.init();
-  const store = config.redisUrl ? new RedisRateLimitStore(config.redisUrl) : new MemoryRateLimitStore();
+  const metrics = createMetrics(options.logger !== false);
+  const store = config.redisUrl
+    ? new FallbackRateLimitStore(
+        new RedisRateLimitStore(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs }),
+        clock,
+        app.log,
+        metrics.rateLimitStoreFallback,
+      )
+    : new MemoryRateLimitStore();
+  if (store instanceof FallbackRateLimitStore) await store.start(REDIS_START_WAIT_MS);
   const ctx: IssuerContext = {
     config,
     db,
@@ -98,7 +113,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     clients: new ClientRegistry(db, clock),
     limiter: new RateLimiter(store, clock, config.rateLimit.enabled),
     hashing: new HashingGate(config.hashing.concurrency, config.hashing.queue),
-    metrics: createMetrics(options.logger !== false),
+    metrics,
     log: app.log,
     verifyAccessToken: createAccessTokenVerifier({
       issuer: config.issuer,
@@ -115,7 +130,12 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
 
   registerFormParser(app);
   registerCors(app, config.corsOrigins);
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  const outages = new OutageLog(app.log, clock, metrics);
+  app.setErrorHandler((caught: FastifyError, req, reply) => {
+    // The database being down is not the request's fault: 503 + Retry-After, one log line per class.
+    const outage = unavailableReason(caught);
+    if (outage) outages.report("database", outage, "database unreachable; answering 503");
+    const err = outage ? outageError() : caught;
     if (err instanceof OAuthError) {
       return reply
         .code(err.status)
@@ -183,6 +203,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     return ctx.metrics.registry.metrics();
   });
   app.get("/healthz", async () => ({ status: "ok" }));
+  await app.register(readinessRoutes, { ctx });
 
   return {
     app,

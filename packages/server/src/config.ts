@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
+import { DEFAULT_POOL_TIMEOUTS as DB, type PoolTimeouts } from "@evergreen/db";
 import { join, resolve } from "node:path";
 import type { SigningAlg } from "./keys/signing-keys.ts";
 
@@ -23,6 +24,10 @@ export interface ServerConfig {
   /** How long dead families and their tokens are kept (reuse still recognised), seconds. */
   retention: number;
   dbPoolSize: number;
+  /** PostgreSQL pool bounds (ms), so a down or frozen database fails a request in bounded time. */
+  dbTimeouts: PoolTimeouts;
+  /** How long a rate-limit command may wait for Redis before the in-memory store answers (ms). */
+  redisCommandTimeoutMs: number;
   /** Origins allowed to call the OAuth endpoints from a browser: "*", a list, or [] (off). */
   corsOrigins: "*" | string[];
   /** Proxies whose X-Forwarded-For is believed (addresses, CIDRs, or loopback/linklocal/uniquelocal); false: none. */
@@ -159,6 +164,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     janitorInterval: int(env.EVERGREEN_JANITOR_INTERVAL, 600),
     retention: int(env.EVERGREEN_RETENTION, 7 * 24 * 3600),
     dbPoolSize: int(env.EVERGREEN_DB_POOL, 16),
+    dbTimeouts: {
+      connectMs: int(env.EVERGREEN_DB_CONNECT_TIMEOUT_MS, DB.connectMs),
+      statementMs: int(env.EVERGREEN_DB_STATEMENT_TIMEOUT_MS, DB.statementMs),
+      queryMs: int(env.EVERGREEN_DB_QUERY_TIMEOUT_MS, DB.queryMs),
+      idleMs: int(env.EVERGREEN_DB_IDLE_TIMEOUT_MS, DB.idleMs),
+      idleInTransactionMs: int(env.EVERGREEN_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, DB.idleInTransactionMs),
+    },
+    redisCommandTimeoutMs: int(env.EVERGREEN_REDIS_TIMEOUT_MS, 100),
     corsOrigins: corsOrigins(env.EVERGREEN_CORS_ORIGINS),
     trustProxy: parseTrustProxy(env.EVERGREEN_TRUST_PROXY),
     metricsToken: env.EVERGREEN_METRICS_TOKEN || undefined,

@@ -8,6 +8,8 @@ export interface IssuerMetrics {
   refreshes: Counter<"outcome">;
   logins: Counter<"outcome">;
   reuseDetected: Counter;
+  dependencyUnavailable: Counter<"dependency" | "reason">;
+  rateLimitStoreFallback: Counter;
 }
 
 export function createMetrics(withDefaults = false): IssuerMetrics {
@@ -43,6 +45,17 @@ export function createMetrics(withDefaults = false): IssuerMetrics {
     reuseDetected: new Counter({
       name: "evergreen_refresh_token_reuse_detected_total",
       help: "Families revoked because a rotated refresh token was presented again",
+      registers: [registry],
+    }),
+    dependencyUnavailable: new Counter({
+      name: "evergreen_dependency_unavailable_total",
+      help: "Requests answered 503 because a dependency (database) could not be reached, by reason",
+      labelNames: ["dependency", "reason"],
+      registers: [registry],
+    }),
+    rateLimitStoreFallback: new Counter({
+      name: "evergreen_rate_limit_store_fallback_total",
+      help: "Rate-limit operations answered by the in-memory store because Redis was unreachable",
       registers: [registry],
     }),
   };

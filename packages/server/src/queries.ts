@@ -278,3 +278,11 @@ export const janitorQueries = {
                          WHERE t.family_id = f.id AND t.consumed_at IS NULL AND t.expires_at > $1)`,
   deleteOldAudit: "DELETE FROM audit_events WHERE at < $1",
 };
+
+export const readinessQueries = {
+  /** The applied schema version: cheap, and proves the database answers and migrations ran. */
+  schemaVersion: statement(
+    "readiness_schema_version",
+    "SELECT max(version) AS version FROM evergreen_migrations",
+  ),
+};

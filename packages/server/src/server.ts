@@ -26,6 +26,7 @@ export async function startServer(
     url: config.databaseUrl,
     dataDir: join(config.dataDir, "pgdata"),
     poolSize: config.dbPoolSize,
+    timeouts: config.dbTimeouts,
   });
   try {
     await migrate(db);

@@ -10,10 +10,13 @@ export class HashingGate {
   #active = 0;
   readonly #waiting: Array<() => void> = [];
 
-  constructor(
-    readonly concurrency: number,
-    readonly queueLimit: number,
-  ) {}
+  readonly concurrency: number;
+  readonly queueLimit: number;
+
+  constructor(concurrency: number, queueLimit: number) {
+    this.concurrency = concurrency;
+    this.queueLimit = queueLimit;
+  }
 
   /** How many callers wait for a slot (tests hold the gate and watch the queue fill). */
   get waiting(): number {

@@ -26,5 +26,5 @@ export async function clientCredentialsGrant(
     ctx.keys.current(),
   );
   await recordAudit(ctx.db, { at: now, type: "client_credentials", clientId: client.client_id, ip });
-  return tokenResponse(ctx.clock, at, expiresAt, scope);
+  return tokenResponse(now, at, expiresAt, scope);
 }

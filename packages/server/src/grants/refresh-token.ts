@@ -154,7 +154,7 @@ async function refreshOnce(
     key,
   );
   ctx.metrics.refreshes.inc({ outcome: successor ? "rotated" : "slid" });
-  return tokenResponse(ctx.clock, at, row.at_expires_at, scope, successor);
+  return tokenResponse(now, at, row.at_expires_at, scope, successor);
 }
 
 /** Why did the presented token not simply refresh? Answers, replays, or detects reuse. */
@@ -247,7 +247,7 @@ async function replayWithinGrace(
     detail: { generation: t.generation, consumed_at: t.consumed_at },
   });
   ctx.metrics.refreshes.inc({ outcome: "replayed" });
-  return tokenResponse(ctx.clock, at, t.s_at_expires_at, scope, successor);
+  return tokenResponse(now, at, t.s_at_expires_at, scope, successor);
 }
 
 /** A consumed token presented after its grace window: the family is compromised; end it. */

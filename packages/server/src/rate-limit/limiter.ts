@@ -82,6 +82,11 @@ export class RateLimiter {
     if (this.enabled) await this.store.reset(key);
   }
 
+  /** Resolves when the counter store is reachable (readiness). */
+  ping(): Promise<void> {
+    return this.store.ping();
+  }
+
   close(): Promise<void> {
     return this.store.close();
   }

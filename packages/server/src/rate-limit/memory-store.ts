@@ -25,6 +25,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
     this.#windows.delete(key);
   }
 
+  async ping() {}
+
   async close() {}
 
   // Bounded memory: drop finished windows at most once a second.

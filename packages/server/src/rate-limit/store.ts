@@ -10,5 +10,7 @@ export interface RateLimitStore {
   /** Reads without counting. */
   peek(key: string, nowMs: number): Promise<{ count: number; resetAt: number }>;
   reset(key: string): Promise<void>;
+  /** Resolves when the store can be reached (readiness); rejects otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

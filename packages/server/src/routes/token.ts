@@ -1,3 +1,4 @@
+import { unavailableReason } from "@evergreen/db";
 import type { FastifyInstance } from "fastify";
 import { authenticateClient } from "../client-auth.ts";
 import type { IssuerContext } from "../context.ts";
@@ -49,7 +50,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
       ctx.metrics.tokenRequests.inc({ grant_type: grantType, status: 200 });
       return body;
     } catch (err) {
-      const status = err instanceof OAuthError ? err.status : 500;
+      const status = err instanceof OAuthError ? err.status : unavailableReason(err) ? 503 : 500;
       ctx.metrics.tokenRequests.inc({ grant_type: grantType, status });
       throw err;
     } finally {

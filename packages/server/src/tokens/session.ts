@@ -33,7 +33,7 @@ export async function startSession(
       { sub: userId, clientId: client.client_id, scope, jti, issuedAt: now, expiresAt: accessExpiresAt },
       key,
     );
-    return tokenResponse(ctx.clock, at, accessExpiresAt, scope);
+    return tokenResponse(now, at, accessExpiresAt, scope);
   }
 
   const familyId = randomUUID();
@@ -96,5 +96,5 @@ export async function startSession(
     },
     key,
   );
-  return tokenResponse(ctx.clock, at, accessExpiresAt, scope, refreshToken);
+  return tokenResponse(now, at, accessExpiresAt, scope, refreshToken);
 }

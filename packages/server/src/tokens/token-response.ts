@@ -1,4 +1,3 @@
-import type { Clock } from "@evergreen/db";
 import type { IssuerContext } from "../context.ts";
 import type { SigningKey } from "../keys/signing-keys.ts";
 import { type AccessTokenClaims, signAccessToken } from "./access-token.ts";
@@ -41,8 +40,12 @@ export function accessTokenFor(ctx: IssuerContext, facts: AccessTokenFacts, key:
   return signAccessToken(claims, key);
 }
 
+/**
+ * `now` is the instant the grant read once and derived `accessExpiresAt` from: reading the
+ * clock again here could cross a second boundary and answer `expires_in` one short.
+ */
 export function tokenResponse(
-  clock: Clock,
+  now: Date,
   accessToken: string,
   accessExpiresAt: Date,
   scope: string,
@@ -51,7 +54,7 @@ export function tokenResponse(
   const res: TokenResponse = {
     access_token: accessToken,
     token_type: "Bearer",
-    expires_in: Math.max(seconds(accessExpiresAt) - seconds(clock.now()), 0),
+    expires_in: Math.max(seconds(accessExpiresAt) - seconds(now), 0),
   };
   if (scope) res.scope = scope;
   if (refreshToken) res.refresh_token = refreshToken;

@@ -1,0 +1,99 @@
+import type { Clock } from "@evergreen/db";
+import type { FastifyBaseLogger } from "fastify";
+import type { Counter } from "prom-client";
+import { MemoryRateLimitStore } from "./memory-store.ts";
+import type { RedisRateLimitStore } from "./redis-store.ts";
+import type { RateLimitStore } from "./store.ts";
+
+/** After a failed Redis command, how long to answer from memory before trying Redis again (ms). */
+const RETRY_PRIMARY_AFTER_MS = 1_000;
+
+/**
+ * Redis-backed limits that fail open: while Redis is unreachable (disconnected, or a command
+ * times out), every operation is answered by this process's in-memory store, so a Redis outage
+ * never takes the token endpoint down: limits only stop being shared between processes. The
+ * switch is logged once each way and every operation answered from memory is counted.
+ * Redis is used again as soon as it reconnects (or a second after a timeout on a live connection).
+ */
+export class FallbackRateLimitStore implements RateLimitStore {
+  readonly #memory = new MemoryRateLimitStore();
+  #degraded = false;
+  #retryAt = 0;
+
+  private readonly redis: RedisRateLimitStore;
+  private readonly clock: Clock;
+  private readonly log: FastifyBaseLogger;
+  private readonly fallbacks: Counter;
+
+  constructor(redis: RedisRateLimitStore, clock: Clock, log: FastifyBaseLogger, fallbacks: Counter) {
+    this.redis = redis;
+    this.clock = clock;
+    this.log = log;
+    this.fallbacks = fallbacks;
+    redis.onReady(() => {
+      this.#retryAt = 0;
+    });
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) for the first connection, so a server starts with shared
+   * limits; when Redis is down at start, it starts on memory and switches once Redis is up.
+   */
+  async start(timeoutMs: number): Promise<void> {
+    if (!(await this.redis.waitConnected(timeoutMs))) this.#enterFallback("not connected at start");
+  }
+
+  hit(key: string, windowMs: number, nowMs: number, cost?: number) {
+    return this.#run((s) => s.hit(key, windowMs, nowMs, cost));
+  }
+
+  peek(key: string, nowMs: number) {
+    return this.#run((s) => s.peek(key, nowMs));
+  }
+
+  reset(key: string) {
+    return this.#run((s) => s.reset(key));
+  }
+
+  /** Readiness reports Redis itself, not the fallback. */
+  ping(): Promise<void> {
+    return this.redis.ping();
+  }
+
+  async close() {
+    await this.redis.close();
+  }
+
+  async #run<T>(op: (store: RateLimitStore) => Promise<T>): Promise<T> {
+    const now = this.clock.now().getTime();
+    if (this.redis.connected && (!this.#degraded || now >= this.#retryAt)) {
+      try {
+        const result = await op(this.redis);
+        if (this.#degraded) {
+          this.#degraded = false;
+          this.log.info(
+            { event: "rate_limit_store_recovered" },
+            "Redis is back; rate limits are shared again",
+          );
+        }
+        return result;
+      } catch (err) {
+        this.#retryAt = now + RETRY_PRIMARY_AFTER_MS;
+        this.#enterFallback((err as Error)?.message);
+      }
+    } else {
+      this.#enterFallback("not connected");
+    }
+    this.fallbacks.inc();
+    return op(this.#memory);
+  }
+
+  #enterFallback(reason: string | undefined) {
+    if (this.#degraded) return;
+    this.#degraded = true;
+    this.log.warn(
+      { event: "rate_limit_store_fallback", reason: String(reason ?? "unknown").slice(0, 100) },
+      "Redis unreachable; rate limits fall back to this process's memory",
+    );
+  }
+}
