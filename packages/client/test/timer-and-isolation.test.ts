@@ -41,6 +41,7 @@ function make(clock: ManualClock, server: FakeServer, options: Partial<SessionOp
     tokenEndpoint: `${ISSUER}/token`,
     revocationEndpoint: `${ISSUER}/revoke`,
     clientId: "app",
+    origins: [API],
     clock,
     fetch: server.fetch,
     ...options,
@@ -84,6 +85,7 @@ describe("no refresh loop when new tokens are already due", () => {
     const session = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       refresh: async () => {
         calls.push(clock.monotonic());
@@ -121,6 +123,7 @@ describe("no refresh loop when new tokens are already due", () => {
     const session = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       fetch: server.fetch,
       refresh: async () => {

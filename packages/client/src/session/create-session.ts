@@ -46,6 +46,13 @@ export interface SessionOptions {
    * by the sessions on this same storage object.
    */
   lock?: Lock;
+  /**
+   * Origins (`https://api.example`, or any URL on them) that `session.fetch` sends the access
+   * token to, besides the issuer's own origin (the token endpoint's when there is no `issuer`).
+   * A request to any other origin goes out as it is, without the token (and without a refresh
+   * or a retry on 401): a token never leaves for a third party.
+   */
+  origins?: string[];
   /** Buffer ReadableStream request bodies so they can be replayed after a 401. Default false (refuse). */
   bufferStreamBodies?: boolean;
   clock?: Clock;
@@ -62,6 +69,7 @@ export interface Session {
   /**
    * `fetch` with `Authorization: Bearer` attached, refreshed ahead of expiry, and on a 401
    * `invalid_token` refreshed once and retried once. A second 401 is returned as it is.
+   * Only for the issuer's origin and `origins`: other requests are sent unchanged, without the token.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** A valid access token (refreshing first if it is about to expire). */
@@ -142,6 +150,11 @@ export function createSession(options: SessionOptions): Session {
   if (options.autoRefresh === false) timer.stop();
   const channel = sessionChannel(storage, key, shared, (m) => void coordinator.heard(m));
   const resume = () => coordinator.resume();
+  const allowed = new Set(
+    [options.issuer ?? (options.tokenEndpoint as string), ...(options.origins ?? [])].map(
+      (url) => new URL(url).origin,
+    ),
+  );
   const removeWakeListeners = lifecycle.onWake(() => void resume());
 
   const store = (tokens: TokenSet) => {
@@ -168,6 +181,7 @@ export function createSession(options: SessionOptions): Session {
     },
 
     async fetch(input, init) {
+      if (!allowed.has(originOf(input))) return fetchFn(input, init);
       const attempt = await replayableRequest(input, init, options.bufferStreamBodies ?? false);
       const { tokens, fresh } = await coordinator.currentTokens();
       const response = await fetchFn(...attempt(`Bearer ${tokens.accessToken}`));
@@ -210,4 +224,14 @@ export function createSession(options: SessionOptions): Session {
       channel.close();
     },
   };
+}
+
+/** The origin a request goes to (relative URLs resolve against the page); "" when unknown. */
+function originOf(input: RequestInfo | URL): string {
+  const url = typeof input === "string" ? input : "href" in input ? input.href : input.url;
+  try {
+    return new URL(url, (globalThis as { location?: { href?: string } }).location?.href).origin;
+  } catch {
+    return "";
+  }
 }

@@ -28,7 +28,7 @@ export function classifyFailure(error: unknown): FailureKind {
     return "fatal";
   }
   if (error instanceof NetworkError) return "transient";
-  if (error instanceof DiscoveryError) return "transient";
+  if (error instanceof DiscoveryError) return error.code === "issuer_mismatch" ? "fatal" : "transient";
   return "fatal";
 }
 
