@@ -22,6 +22,7 @@ const session = createSession({
   issuer: options.issuer,
   clientId: options.clientId,
   tokenEndpoint: options.tokenEndpoint,
+  origins: [options.resource],
   storage: fileStorage({ path: options.path, key: options.key }),
   autoRefresh: false,
   clock: {

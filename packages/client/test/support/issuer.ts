@@ -73,6 +73,7 @@ export function viaProxy(fixture: IssuerFixture, clientId: string) {
     issuer: fixture.issuer.url,
     clientId,
     clock: fixture.time.device(),
+    origins: [fixture.proxy.url],
     tokenEndpoint: `${fixture.proxy.url}/token`,
     revocationEndpoint: `${fixture.proxy.url}/revoke`,
   };
