@@ -13,7 +13,7 @@ import { memoryStorage, type TokenStorage } from "../storage/token-storage.ts";
 import type { FetchLike, TokenResult } from "../token-response.ts";
 import { Emitter, type Listener, type SessionEvents } from "./events.ts";
 import { browserLifecycle, type Lifecycle } from "./lifecycle.ts";
-import { RefreshCoordinator } from "./refresh-coordinator.ts";
+import { refreshCoordinator } from "./refresh-coordinator.ts";
 import { RefreshTimer } from "./refresh-timer.ts";
 import { isTokenRejected, replayableRequest } from "./replayable-request.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -130,7 +130,7 @@ export function createSession(options: SessionOptions): Session {
   const tokenEndpoint = async () => options.tokenEndpoint ?? (await getMetadata()).token_endpoint;
   const context: RefreshContext = { fetch: fetchFn, clientId: options.clientId, tokenEndpoint };
 
-  const coordinator: RefreshCoordinator = new RefreshCoordinator({
+  const coordinator = refreshCoordinator({
     storage,
     key,
     lock,
