@@ -67,10 +67,18 @@ export class BodyNotReplayableError extends EvergreenError {
   }
 }
 
-/** Issuer metadata could not be fetched or does not name the endpoint the SDK needs. */
+/**
+ * Issuer metadata could not be fetched or does not name the endpoint the SDK needs (code
+ * `discovery_failed`, retried as transient), or it is another issuer's (code `issuer_mismatch`,
+ * a configuration error that retrying cannot fix).
+ */
 export class DiscoveryError extends EvergreenError {
-  constructor(message: string, cause?: unknown) {
-    super("discovery_failed", message, { cause });
+  constructor(
+    message: string,
+    cause?: unknown,
+    code: "discovery_failed" | "issuer_mismatch" = "discovery_failed",
+  ) {
+    super(code, message, { cause });
   }
 }
 

@@ -14,6 +14,7 @@ export type { RefreshContext, RefreshFunction, RefreshProfile } from "./profiles
 // The session built on those steps.
 export { createSession, type Session, type SessionOptions } from "./session/create-session.ts";
 export type { SessionEvents } from "./session/events.ts";
+export { browserLifecycle, type Lifecycle } from "./session/lifecycle.ts";
 export type { RetryPolicy } from "./session/retry.ts";
 export type { StoredSession, TokenSet } from "./session/stored-session.ts";
 

@@ -1,13 +1,15 @@
 /**
  * Two tabs of one page in Debian's Chromium, both needing a refresh at the same moment: Web
  * Locks + BroadcastChannel + localStorage make it one refresh, and both tabs keep working.
+ * The issuer and the tabs share the test's time: tokens live a minute and the test jumps past
+ * their expiry (no sleeping, no 2 s tokens that a busy machine lets expire between two steps).
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type IssuerFixture, PASSWORD, sleep, startIssuerFixture } from "./support/issuer.ts";
+import { type IssuerFixture, PASSWORD, startIssuerFixture, TOKEN_TTL } from "./support/issuer.ts";
 import { startProxy, type TestProxy } from "./support/proxy.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -21,11 +23,13 @@ declare const evergreen: {
   call(n: number): Promise<number[]>;
   refreshToken(): Promise<string | undefined>;
   events(): string[];
+  setOffset(ms: number): void;
   locks(): boolean;
   indexedDB(): Promise<(string | null)[]>;
 };
 
-describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
+// A browser on a busy 2-core machine: generous budgets.
+describe.skipIf(!hasChromium)("two browser tabs (Chromium)", { timeout: 180_000 }, () => {
   let fixture: IssuerFixture;
   let site: TestProxy;
   let browser: Browser;
@@ -41,10 +45,14 @@ describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
     });
     fixture = await startIssuerFixture();
     // One origin serves the page and proxies the issuer, so the tabs need no CORS.
-    site = await startProxy(fixture.issuer.url, {
-      "/": { type: "text/html", body: '<!doctype html><script type="module" src="/page.js"></script>' },
-      "/page.js": { type: "text/javascript", body: bundle.outputFiles[0]?.text ?? "" },
-    });
+    site = await startProxy(
+      fixture.issuer.url,
+      {
+        "/": { type: "text/html", body: '<!doctype html><script type="module" src="/page.js"></script>' },
+        "/page.js": { type: "text/javascript", body: bundle.outputFiles[0]?.text ?? "" },
+      },
+      { date: () => fixture.time.date() },
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -57,7 +65,14 @@ describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
         "--no-first-run",
       ],
     });
-  }, 60_000);
+  }, 180_000);
+
+  /** Jumps the shared time past the access tokens' expiry, in the issuer and in every tab. */
+  async function expireAccessTokens(tabs: Page[]) {
+    fixture.time.jump(TOKEN_TTL * 1000 + 1000);
+    const offset = fixture.time.offset;
+    await Promise.all(tabs.map((tab) => tab.evaluate((ms) => evergreen.setOffset(ms), offset)));
+  }
 
   afterAll(async () => {
     await browser?.close();
@@ -66,11 +81,11 @@ describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
   });
 
   it("one refresh for both tabs, and both keep working", async () => {
-    const clientId = await fixture.client({ access_token_ttl: 2, refresh_token_reuse_grace: 0 });
+    const clientId = await fixture.client({ refresh_token_reuse_grace: 0 });
     const context = await browser.newContext();
     const open = async () => {
       const page = await context.newPage();
-      await page.goto(`${site.url}/?client=${clientId}`);
+      await page.goto(`${site.url}/?client=${clientId}&offset=${fixture.time.offset}`);
       await page.waitForFunction(() => typeof (globalThis as { evergreen?: unknown }).evergreen === "object");
       return page;
     };
@@ -79,7 +94,7 @@ describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
     await tabA.evaluate(([u, p]) => evergreen.login(u as string, p as string), [fixture.username, PASSWORD]);
     expect(await tabB.evaluate(() => evergreen.call(1))).toEqual([200]); // tab B uses tab A's login
 
-    await sleep(2300); // the access token both tabs hold has expired
+    await expireAccessTokens([tabA, tabB]); // the access token both tabs hold has expired
     site.reset();
     const [statusesA, statusesB] = await Promise.all([
       tabA.evaluate(() => evergreen.call(10)),
@@ -108,29 +123,31 @@ describe.skipIf(!hasChromium)("two browser tabs (Chromium)", () => {
   });
 
   it("re-checks on `online`, shares the end of a session across tabs, and stores in IndexedDB", async () => {
-    const clientId = await fixture.client({ access_token_ttl: 2 });
+    const clientId = await fixture.client();
     const context = await browser.newContext();
     const open = async () => {
       const page = await context.newPage();
-      await page.goto(`${site.url}/?client=${clientId}`);
+      await page.goto(`${site.url}/?client=${clientId}&offset=${fixture.time.offset}`);
       await page.waitForFunction(() => typeof (globalThis as { evergreen?: unknown }).evergreen === "object");
       return page;
     };
     const [tabA, tabB] = [await open(), await open()] as [Page, Page];
     expect(await tabA.evaluate(() => evergreen.indexedDB())).toEqual(["stored in IndexedDB", null]);
     await tabA.evaluate(([u, p]) => evergreen.login(u as string, p as string), [fixture.username, PASSWORD]);
-    await sleep(2300);
+    await expireAccessTokens([tabA, tabB]);
     site.reset();
     // Back online after the token expired: the tab refreshes before any request needs it.
     await tabA.evaluate(() => window.dispatchEvent(new Event("online")));
-    await expect.poll(() => site.successfulRefreshes().length, { timeout: 5000 }).toBe(1);
+    await expect.poll(() => site.successfulRefreshes().length, { timeout: 60_000 }).toBe(1);
     expect(site.seen.filter((r) => r.path === "/userinfo")).toHaveLength(0);
 
     // The issuer ends the session: the tab that finds out tells the other one.
     await fixture.issuer.admin("DELETE", `/admin/users/${fixture.userId}/sessions`);
-    await sleep(2300);
+    await expireAccessTokens([tabA, tabB]);
     await expect(tabA.evaluate(() => evergreen.call(1))).rejects.toThrow(/SessionExpiredError|expired/);
-    await expect.poll(() => tabB.evaluate(() => evergreen.events()), { timeout: 5000 }).toContain("expired");
+    await expect
+      .poll(() => tabB.evaluate(() => evergreen.events()), { timeout: 60_000 })
+      .toContain("expired");
     expect(await tabA.evaluate(() => evergreen.events())).toEqual(["refreshed:this", "expired"]);
     await context.close();
   });

@@ -1,5 +1,5 @@
 /** The Node file store: encrypted at rest, mode 0600, and shared safely by processes. */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSession } from "../src/index.ts";
 import { fileLock, fileStorage } from "../src/node/index.ts";
-import { type IssuerFixture, PASSWORD, startIssuerFixture, viaProxy } from "./support/issuer.ts";
+import { type IssuerFixture, PASSWORD, startIssuerFixture, TOKEN_TTL, viaProxy } from "./support/issuer.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -56,7 +56,7 @@ describe("fileStorage", () => {
   });
 });
 
-describe("two Node processes writing one file store", () => {
+describe("two Node processes writing one file store", { timeout: 120_000 }, () => {
   it("lose no update: every read-modify-write holds the file lock", async () => {
     const path = join(dir, "writers", "tokens.json");
     const key = "writers passphrase";
@@ -80,17 +80,18 @@ describe("two Node processes writing one file store", () => {
   });
 });
 
-describe("two Node processes sharing one file store", () => {
+// Spawned processes boot slowly on a busy machine: generous budgets.
+describe("two Node processes sharing one file store", { timeout: 120_000 }, () => {
   let fixture: IssuerFixture;
   beforeAll(async () => {
     fixture = await startIssuerFixture();
-  });
+  }, 120_000);
   afterAll(() => fixture?.close());
 
   it("refresh once between them", async () => {
     const path = join(dir, "shared", "tokens.json");
     const key = "shared passphrase";
-    const clientId = await fixture.client({ access_token_ttl: 2, refresh_token_reuse_grace: 0 });
+    const clientId = await fixture.client({ refresh_token_reuse_grace: 0 });
     const login = createSession({
       ...viaProxy(fixture, clientId),
       storage: fileStorage({ path, key }),
@@ -100,6 +101,7 @@ describe("two Node processes sharing one file store", () => {
     login.dispose();
 
     const worker = fileURLToPath(new URL("./support/file-store-worker.ts", import.meta.url));
+    fixture.time.jump(TOKEN_TTL * 1000 + 1000); // the access token in the file has expired
     const options = {
       path,
       key,
@@ -107,14 +109,33 @@ describe("two Node processes sharing one file store", () => {
       clientId,
       tokenEndpoint: `${fixture.proxy.url}/token`,
       resource: `${fixture.proxy.url}/userinfo`,
-      startAt: Date.now() + 2600, // after the 2 s access token expired
+      offset: fixture.time.offset,
       requests: 20,
     };
-    const run = () =>
-      promisify(execFile)(process.execPath, ["--import", "tsx", worker, JSON.stringify(options)], {
+    const workers = [1, 2].map(() =>
+      spawn(process.execPath, ["--import", "tsx", worker, JSON.stringify(options)], {
         cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+        stdio: ["pipe", "pipe", "inherit"],
+      }),
+    );
+    const outputs = workers.map((child) => {
+      let stdout = "";
+      child.stdout.on("data", (chunk) => {
+        stdout += chunk;
       });
-    const results = await Promise.all([run(), run()]);
+      return {
+        ready: new Promise<void>((resolve) =>
+          child.stdout.on("data", () => stdout.startsWith("ready") && resolve()),
+        ),
+        done: new Promise<string>((resolve) =>
+          child.on("exit", () => resolve(stdout.slice("ready\n".length))),
+        ),
+      };
+    });
+    // However long each took to boot, both start the race at once.
+    await Promise.all(outputs.map((o) => o.ready));
+    for (const child of workers) child.stdin.end("go\n");
+    const results = await Promise.all(outputs.map(async (o) => ({ stdout: await o.done })));
     const statuses = results.flatMap((r) => JSON.parse(r.stdout).statuses as number[]);
     expect(statuses).toHaveLength(40);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);

@@ -1,17 +1,21 @@
 /**
- * The SDK against the real issuer (packages/server) with a 2 s access-token lifetime, through a
- * proxy that counts refresh calls and cuts connections on demand.
+ * The SDK against the real issuer (packages/server), through a proxy that counts refresh calls
+ * and cuts connections on demand. The issuer and the sessions share one time: tests jump it past
+ * the one-minute access tokens' expiry instead of sleeping, so a busy machine changes nothing.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createSession, memoryStorage, processLock, SessionExpiredError, systemClock } from "../src/index.ts";
-import { type IssuerFixture, PASSWORD, sleep, startIssuerFixture, viaProxy } from "./support/issuer.ts";
+import { createSession, memoryStorage, processLock, SessionExpiredError } from "../src/index.ts";
+import { type IssuerFixture, PASSWORD, startIssuerFixture, TOKEN_TTL, viaProxy } from "./support/issuer.ts";
 
 let fixture: IssuerFixture;
 beforeAll(async () => {
   fixture = await startIssuerFixture();
-});
+}, 120_000);
 afterAll(() => fixture?.close());
 beforeEach(() => fixture.proxy.reset());
+
+/** Jumps the shared time past the current access tokens' expiry. */
+const expireAccessTokens = () => fixture.time.jump(TOKEN_TTL * 1000 + 1000);
 
 const userinfo = () => `${fixture.proxy.url}/userinfo`;
 
@@ -25,18 +29,18 @@ async function loggedIn(
   return { session, clientId };
 }
 
-describe("against the real issuer", () => {
+describe("against the real issuer", { timeout: 120_000 }, () => {
   it("a long-running loop of requests never sees a 401", async () => {
     const { session } = await loggedIn();
     const statuses: number[] = [];
-    const until = Date.now() + 6500; // more than three access-token lifetimes
-    while (Date.now() < until) {
+    for (let i = 0; i < 30; i++) {
+      // Five minutes in 10 s steps: five access-token lifetimes; timer refreshes fire as time passes them.
+      fixture.time.jump(10_000);
       const batch = await Promise.all([1, 2, 3].map(() => session.fetch(userinfo())));
       statuses.push(...batch.map((r) => r.status));
-      await sleep(40);
     }
     session.dispose();
-    expect(statuses.length).toBeGreaterThan(50);
+    expect(statuses).toHaveLength(90);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(fixture.proxy.successfulRefreshes().length).toBeGreaterThanOrEqual(3);
     const body = await (await session.fetch(userinfo())).json();
@@ -45,7 +49,7 @@ describe("against the real issuer", () => {
 
   it("200 concurrent requests with an expired token cause exactly one refresh call", async () => {
     const { session } = await loggedIn({}, { autoRefresh: false });
-    await sleep(2100); // the access token is now expired at the issuer too
+    expireAccessTokens(); // the access token is now expired at the issuer too
     fixture.proxy.reset();
     const responses = await Promise.all(Array.from({ length: 200 }, () => session.fetch(userinfo())));
     expect(responses.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
@@ -89,12 +93,11 @@ describe("against the real issuer", () => {
     await tabs[0]?.loginWithPassword(fixture.username, PASSWORD);
     const expired: unknown[] = [];
     for (const tab of tabs) tab.on("expired", (e) => expired.push(e));
-    const until = Date.now() + 5000;
     const statuses: number[] = [];
-    while (Date.now() < until) {
+    for (let i = 0; i < 20; i++) {
+      fixture.time.jump(10_000);
       const batch = await Promise.all(tabs.flatMap((tab) => [tab.fetch(userinfo()), tab.fetch(userinfo())]));
       statuses.push(...batch.map((r) => r.status));
-      await sleep(50);
     }
     for (const tab of tabs) tab.dispose();
     const trace = JSON.stringify(
@@ -120,7 +123,7 @@ describe("against the real issuer", () => {
     const before = (await session.getTokens())?.refreshToken;
     expect(before).toMatch(/^egr_/);
     for (let i = 0; i < 2; i++) {
-      await sleep(2100);
+      expireAccessTokens();
       expect((await session.fetch(userinfo())).status).toBe(200);
     }
     const refreshes = fixture.proxy.successfulRefreshes();
@@ -137,7 +140,7 @@ describe("against the real issuer", () => {
     session.on("expired", (e) => events.push(e));
     const revoked = await fixture.issuer.admin("DELETE", `/admin/users/${fixture.userId}/sessions`);
     expect(revoked.status).toBeLessThan(300);
-    await sleep(2100);
+    expireAccessTokens();
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => session.fetch(userinfo())));
     for (const result of results) {
       expect(result.status).toBe("rejected");
@@ -152,7 +155,7 @@ describe("against the real issuer", () => {
 
   it("a network failure during refresh keeps the tokens and recovers", async () => {
     const { session } = await loggedIn({}, { autoRefresh: false, retry: { attempts: 3, baseDelay: 50 } });
-    await sleep(2100);
+    expireAccessTokens();
     // Every refresh attempt fails at the network level: the call fails, the tokens stay.
     fixture.proxy.setFault((r) => (r.form?.get("grant_type") === "refresh_token" ? "refuse" : "pass"));
     const kept = (await session.getTokens())?.refreshToken;
@@ -172,7 +175,7 @@ describe("against the real issuer", () => {
     const { session } = await loggedIn({ refresh_token_reuse_grace: 30 }, { autoRefresh: false });
     const events: string[] = [];
     session.on("expired", () => events.push("expired"));
-    await sleep(2100);
+    expireAccessTokens();
     let drop = true;
     fixture.proxy.setFault((r) => {
       if (r.form?.get("grant_type") === "refresh_token" && drop) {
@@ -186,35 +189,31 @@ describe("against the real issuer", () => {
     expect(lost?.status).toBe(200);
     expect(retried?.form?.get("refresh_token")).toBe(lost?.form?.get("refresh_token"));
     // The family is intact: later refreshes keep working.
-    await sleep(2100);
+    expireAccessTokens();
     expect((await session.fetch(userinfo())).status).toBe(200);
     expect(fixture.proxy.refreshes().at(-1)?.status).toBe(200);
     expect(events).toEqual([]);
   });
 
   it("a device clock 10 minutes fast or slow still refreshes on time", async () => {
-    const run = async (offset: number) => {
-      const clock = { ...systemClock, now: () => Date.now() + offset };
-      const { session } = await loggedIn({}, { clock });
+    const run = async (skew: number) => {
+      const { session } = await loggedIn({}, { clock: fixture.time.device({ skew }) });
       const statuses: number[] = [];
       let refreshes = 0;
       session.on("refreshed", () => refreshes++);
-      const until = Date.now() + 5000;
-      while (Date.now() < until) {
+      for (let i = 0; i < 40; i++) {
+        // 200 s in 5 s steps: a refresh every 30 s or so (the issuer's exp has whole seconds).
+        fixture.time.jump(5000);
         statuses.push((await session.fetch(userinfo())).status);
-        await sleep(50);
       }
       session.dispose();
       return { statuses, refreshes };
     };
-    const [fast, slow] = await Promise.all([run(10 * 60_000), run(-10 * 60_000)]);
-    for (const { statuses, refreshes } of [fast, slow]) {
+    for (const { statuses, refreshes } of [await run(10 * 60_000), await run(-10 * 60_000)]) {
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
-      // On time: not on every request (a fast clock would make every token look expired) ...
-      expect(statuses.length).toBeGreaterThan(30);
-      expect(refreshes).toBeGreaterThanOrEqual(2);
-      // (A 2 s token with whole-second `iat`/`exp` lives 1–2 s, refreshed at half its life: ≤ 10 in 5 s.)
-      expect(refreshes).toBeLessThanOrEqual(12);
+      // On time: every half minute, not on every request (a fast clock would make every token look expired).
+      expect(refreshes).toBeGreaterThanOrEqual(5);
+      expect(refreshes).toBeLessThanOrEqual(7);
     }
     // ... and never late (a slow clock would let tokens expire and draw 401s from the issuer).
     expect(fixture.proxy.unauthorized("/userinfo")).toHaveLength(0);
@@ -235,10 +234,37 @@ describe("against the real issuer", () => {
 
   it("discovers the endpoints from the issuer's metadata", async () => {
     const clientId = await fixture.client();
-    const session = createSession({ issuer: fixture.issuer.url, clientId, autoRefresh: false });
+    const session = createSession({
+      issuer: fixture.issuer.url,
+      clientId,
+      autoRefresh: false,
+      clock: fixture.time.device(),
+    });
     await session.loginWithPassword(fixture.username, PASSWORD);
     const res = await session.fetch(`${fixture.issuer.url}/userinfo`);
     expect(res.status).toBe(200);
     expect((await session.refresh()).refreshToken).toMatch(/^egr_/);
   });
+
+  for (const [name, drift] of [
+    ["early", -50],
+    ["late", 5000],
+  ] as const) {
+    it(`an idle session keeps refreshing on its timer when the timer fires ${name}`, async () => {
+      const { session } = await loggedIn({}, { clock: fixture.time.device({ drift }) });
+      const refreshed: string[] = [];
+      session.on("refreshed", (event) => refreshed.push(event.source));
+      for (let i = 1; i <= 4; i++) {
+        // Exactly when the timer fires: before the tokens are due (early) or after (late).
+        expect(fixture.time.jumpToNextTimer()).toBe(true);
+        await expect.poll(() => refreshed.length, { timeout: 30_000 }).toBe(i);
+      }
+      expect(refreshed).toEqual(["this", "this", "this", "this"]);
+      expect(fixture.proxy.successfulRefreshes()).toHaveLength(4);
+      expect(fixture.proxy.seen.filter((r) => r.path === "/userinfo")).toHaveLength(0); // idle: no request drove them
+      expect((await session.fetch(userinfo())).status).toBe(200);
+      expect(fixture.proxy.refreshes()).toHaveLength(4);
+      session.dispose();
+    });
+  }
 });

@@ -24,6 +24,7 @@ async function setup(options: Partial<SessionOptions> = {}, server: FakeServer =
     tokenEndpoint: `${ISSUER}/token`,
     revocationEndpoint: `${ISSUER}/revoke`,
     clientId: "app",
+    origins: [API],
     clock,
     fetch: server.fetch,
     storage,
@@ -86,6 +87,7 @@ describe("refresh ahead of expiry", () => {
     const session = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       fetch: server.fetch,
       refreshLeeway: 10,
@@ -128,6 +130,7 @@ describe("single flight", () => {
       issuer: ISSUER,
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       fetch: server.fetch,
       storage,
@@ -152,6 +155,7 @@ describe("401 handling", () => {
       issuer: ISSUER,
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       fetch: server.fetch,
       storage,
@@ -225,6 +229,7 @@ describe("401 handling", () => {
     const session2 = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       fetch: server.fetch,
       autoRefresh: false,
     });
@@ -386,6 +391,7 @@ describe("rotation policy and markers", () => {
     const restarted = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       storageKey: key,
       clock,
       fetch: server.fetch,
@@ -425,5 +431,50 @@ describe("storage and logout", () => {
     expect(revoked).toEqual(["rt-1"]);
     expect(await storage.get(`evergreen:${ISSUER}:app`)).toBeNull();
     await expect(session.fetch(API)).rejects.toBeInstanceOf(SessionExpiredError);
+  });
+});
+
+describe("the access token goes only to allowed origins", () => {
+  it("by default only to the issuer's origin; elsewhere requests go out without it, never refreshed or retried", async () => {
+    const { session, server } = await setup({ origins: undefined });
+    server.rejected.add("at-1");
+    const sent = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await session.fetch(input, init);
+      return { status: response.status, authorization: server.resources.at(-1)?.authorization };
+    };
+    expect(await sent(API)).toEqual({ status: 200, authorization: null });
+    for (const lookalike of [
+      "https://as.example.evil.test/me",
+      "http://as.example/me",
+      "https://as.example:8443/me",
+      "https://evil.test/https://as.example/",
+    ]) {
+      expect(await sent(lookalike)).toEqual({ status: 200, authorization: null });
+      expect(await sent(new URL(lookalike))).toEqual({ status: 200, authorization: null });
+      expect(await sent(new Request(lookalike))).toEqual({ status: 200, authorization: null });
+    }
+    // A header the app set itself on a third-party request is left alone.
+    expect(await sent(API, { headers: { authorization: "Basic app-own" } })).toEqual({
+      status: 200,
+      authorization: "Basic app-own",
+    });
+    expect(server.refreshes).toEqual([]);
+    // The issuer's own origin (its /userinfo) does get the token, refreshed on a 401 as usual.
+    expect(await sent(`${ISSUER}/userinfo`)).toEqual({ status: 200, authorization: "Bearer at-2" });
+    expect(server.refreshes).toEqual(["rt-1"]);
+  });
+
+  it("`origins` adds the app's APIs (given as origins or URLs on them)", async () => {
+    const { session, server } = await setup({
+      origins: ["https://api.example/any/path", "https://other.example"],
+    });
+    for (const url of [API, "https://other.example/x", `${ISSUER}/userinfo`]) {
+      await session.fetch(url);
+      expect(server.resources.at(-1)?.authorization).toBe("Bearer at-1");
+    }
+    await session.fetch(new Request("https://api.example/things", { method: "POST", body: "x" }));
+    expect(server.resources.at(-1)).toEqual({ method: "POST", authorization: "Bearer at-1", body: "x" });
+    await session.fetch("https://third.example/x");
+    expect(server.resources.at(-1)?.authorization).toBeNull();
   });
 });

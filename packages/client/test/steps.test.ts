@@ -1,6 +1,7 @@
 /** The explicit protocol steps: exactly the requests they send, exactly what they return or throw. */
 import { describe, expect, it } from "vitest";
 import {
+  createSession,
   DiscoveryError,
   discover,
   NetworkError,
@@ -39,6 +40,99 @@ describe("discover", () => {
       "https://as.example/.well-known/oauth-authorization-server/tenant",
       "https://as.example/tenant/.well-known/oauth-authorization-server",
     ]);
+  });
+
+  it("falls back to /.well-known/openid-configuration when the RFC 8414 document is absent (404)", async () => {
+    const server = recorder((r) =>
+      r.url === "https://as.example/.well-known/openid-configuration"
+        ? json(200, { issuer: "https://as.example", token_endpoint: "https://as.example/oidc/token" })
+        : json(404, {}),
+    );
+    const metadata = await discover("https://as.example", { fetch: server.fetch });
+    expect(metadata.token_endpoint).toBe("https://as.example/oidc/token");
+    expect(server.requests.map((r) => r.url)).toEqual([
+      "https://as.example/.well-known/oauth-authorization-server",
+      "https://as.example/.well-known/openid-configuration",
+    ]);
+    // An issuer with a path: OpenID Connect appends the well-known segment to it.
+    const tenant = recorder((r) =>
+      r.url === "https://as.example/tenant/.well-known/openid-configuration"
+        ? json(200, {
+            issuer: "https://as.example/tenant",
+            token_endpoint: "https://as.example/tenant/token",
+          })
+        : json(404, {}),
+    );
+    expect((await discover("https://as.example/tenant", { fetch: tenant.fetch })).issuer).toBe(
+      "https://as.example/tenant",
+    );
+    expect(tenant.requests.map((r) => r.url)).toEqual([
+      "https://as.example/.well-known/oauth-authorization-server/tenant",
+      "https://as.example/tenant/.well-known/oauth-authorization-server",
+      "https://as.example/tenant/.well-known/openid-configuration",
+    ]);
+  });
+
+  it("does not fall back past a failure other than 404; says so when nothing is found", async () => {
+    const down = recorder(() => json(503, {}));
+    await expect(discover("https://as.example", { fetch: down.fetch })).rejects.toMatchObject({
+      code: "discovery_failed",
+      message: expect.stringContaining("503"),
+    });
+    expect(down.requests).toHaveLength(1);
+    const none = recorder(() => json(404, {}));
+    await expect(discover("https://as.example", { fetch: none.fetch })).rejects.toBeInstanceOf(
+      DiscoveryError,
+    );
+    expect(none.requests).toHaveLength(2);
+  });
+
+  it("refuses metadata whose issuer is not the issuer asked for (RFC 8414 §3.3)", async () => {
+    const server = recorder(() =>
+      json(200, { issuer: "https://evil.example", token_endpoint: "https://evil.example/token" }),
+    );
+    const failure = discover("https://as.example", { fetch: server.fetch });
+    await expect(failure).rejects.toBeInstanceOf(DiscoveryError);
+    await expect(failure).rejects.toMatchObject({ code: "issuer_mismatch" });
+    // Nor from the fallback document, nor without an issuer at all.
+    const oidc = recorder((r) =>
+      r.url.endsWith("/openid-configuration")
+        ? json(200, { issuer: "https://as.example/other", token_endpoint: "https://as.example/token" })
+        : json(404, {}),
+    );
+    await expect(discover("https://as.example", { fetch: oidc.fetch })).rejects.toMatchObject({
+      code: "issuer_mismatch",
+    });
+    const anonymous = recorder(() => json(200, { token_endpoint: "https://as.example/token" }));
+    await expect(discover("https://as.example", { fetch: anonymous.fetch })).rejects.toMatchObject({
+      code: "issuer_mismatch",
+    });
+  });
+
+  it("a session never sends credentials to endpoints named by another issuer's metadata, nor retries", async () => {
+    const server = recorder((r) =>
+      r.url.includes("/.well-known/")
+        ? json(200, { issuer: "https://evil.example", token_endpoint: "https://evil.example/token" })
+        : json(200, { access_token: "at", token_type: "Bearer", expires_in: 60, refresh_token: "rt" }),
+    );
+    const session = createSession({ issuer: "https://as.example", clientId: "app", fetch: server.fetch });
+    await expect(session.loginWithPassword("alice", "secret")).rejects.toMatchObject({
+      code: "issuer_mismatch",
+    });
+    expect(server.requests.filter((r) => !r.url.includes("/.well-known/"))).toEqual([]);
+    session.dispose();
+    // A refresh does not retry it as if it were transient.
+    const refreshing = createSession({
+      issuer: "https://as.example",
+      clientId: "app",
+      fetch: server.fetch,
+      retry: { baseDelay: 1 },
+    });
+    await refreshing.setTokens({ accessToken: "a", refreshToken: "r", tokenType: "Bearer", raw: {} });
+    const before = server.requests.length;
+    await expect(refreshing.refresh()).rejects.toMatchObject({ code: "issuer_mismatch" });
+    expect(server.requests.length - before).toBe(1);
+    refreshing.dispose();
   });
 
   it("fails with DiscoveryError when no token_endpoint is named", async () => {

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  type Clock,
   createSession,
   InvalidResponseError,
+  type Lifecycle,
   memoryStorage,
   type Session,
   type SessionOptions,
@@ -39,6 +41,7 @@ function make(clock: ManualClock, server: FakeServer, options: Partial<SessionOp
     tokenEndpoint: `${ISSUER}/token`,
     revocationEndpoint: `${ISSUER}/revoke`,
     clientId: "app",
+    origins: [API],
     clock,
     fetch: server.fetch,
     ...options,
@@ -82,6 +85,7 @@ describe("no refresh loop when new tokens are already due", () => {
     const session = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       refresh: async () => {
         calls.push(clock.monotonic());
@@ -119,6 +123,7 @@ describe("no refresh loop when new tokens are already due", () => {
     const session = createSession({
       tokenEndpoint: `${ISSUER}/token`,
       clientId: "app",
+      origins: [API],
       clock,
       fetch: server.fetch,
       refresh: async () => {
@@ -295,5 +300,104 @@ describe("sessions hear only sessions that share their storage", () => {
     expect(heard).toEqual(["logout"]);
     a.dispose();
     b.dispose();
+  });
+});
+
+/** `clock` with timers that fire `drift` ms late (> 0) or early (< 0, as real timers do by a fraction of a millisecond). */
+function drifting(clock: ManualClock, drift: number): Clock {
+  return {
+    now: () => clock.now(),
+    monotonic: () => clock.monotonic(),
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms + drift),
+  };
+}
+
+describe("the background timer re-arms on every path", () => {
+  for (const [name, drift] of [
+    ["early (0.5 ms)", -0.5],
+    ["late (5 s)", 5000],
+  ] as const) {
+    it(`an idle session keeps refreshing when its timer fires ${name}`, async () => {
+      const manual = new ManualClock();
+      const server = capped(fakeServer(), 100);
+      const session = make(manual, server, { clock: drifting(manual, drift) });
+      await session.loginWithPassword("alice", "pw");
+      // 60 s tokens, due 30 s before expiry: about one timer refresh every 30 s for ten minutes.
+      await manual.advance(10 * 60_000);
+      expect(server.refreshes.length).toBeGreaterThanOrEqual(drift < 0 ? 19 : 16);
+      expect(server.refreshes.length).toBeLessThanOrEqual(20);
+      expect(manual.pendingTimers).toBe(1);
+      // Never let lapse: the token held now is still valid.
+      const tokens = await session.getTokens();
+      expect(tokens?.expiresAt).toBeGreaterThan(manual.now());
+      session.dispose();
+    });
+  }
+
+  it("a token living longer than setTimeout can wait (24.8 days) is neither refreshed early nor dropped", async () => {
+    const manual = new ManualClock();
+    const fired: number[] = [];
+    // As in browsers and Node: a delay above 2^31-1 ms overflows and fires at once.
+    const overflowing: Clock = {
+      now: () => manual.now(),
+      monotonic: () => manual.monotonic(),
+      setTimeout: (fn, ms) =>
+        manual.setTimeout(
+          () => {
+            fired.push(manual.monotonic());
+            fn();
+          },
+          ms > 2 ** 31 - 1 ? 1 : ms,
+        ),
+    };
+    const server = capped(fakeServer());
+    const session = make(manual, server, { clock: overflowing });
+    server.expiresIn = 40 * 86_400; // 40 days
+    await session.loginWithPassword("alice", "pw");
+    await manual.advance(60 * 60_000);
+    expect(fired).toEqual([]);
+    expect(server.refreshes).toEqual([]);
+    await manual.advance(40 * 86_400_000);
+    expect(fired.length).toBeLessThanOrEqual(3); // ~24.8 days, then the rest of the wait
+    expect(server.refreshes).toEqual(["rt-1"]);
+    session.dispose();
+  });
+});
+
+describe("injected lifecycle", () => {
+  it("a wake-up re-checks the tokens; retries wait for `whenOnline`", async () => {
+    const clock = new ManualClock();
+    const server = fakeServer();
+    let wake: (() => void) | undefined;
+    let online = false;
+    let goOnline: () => void = () => undefined;
+    const lifecycle: Lifecycle = {
+      onWake(check) {
+        wake = check;
+        return () => {
+          wake = undefined;
+        };
+      },
+      whenOnline: () => (online ? Promise.resolve() : new Promise<void>((resolve) => (goOnline = resolve))),
+    };
+    const session = make(clock, server, { lifecycle, autoRefresh: false });
+    await session.loginWithPassword("alice", "pw");
+    clock.pass(59_000); // due, but no timer and no request
+    wake?.();
+    await clock.advance(0);
+    expect(server.refreshes).toEqual(["rt-1"]);
+
+    // Offline: a failed refresh waits for the network before its retry.
+    clock.pass(59_000);
+    server.next.push(new TypeError("fetch failed"));
+    const refreshing = session.refresh();
+    await clock.advance(60_000);
+    expect(server.refreshes).toEqual(["rt-1", "rt-2"]);
+    online = true;
+    goOnline();
+    await clock.settle(refreshing);
+    expect(server.refreshes).toEqual(["rt-1", "rt-2", "rt-2"]);
+    session.dispose();
+    expect(wake).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import { type Clock, sleep } from "../clock.ts";
 import { DiscoveryError, NetworkError, RefreshFailedError, TokenEndpointError } from "../errors.ts";
+import { browserLifecycle } from "./lifecycle.ts";
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. Default 5. */
@@ -27,18 +28,8 @@ export function classifyFailure(error: unknown): FailureKind {
     return "fatal";
   }
   if (error instanceof NetworkError) return "transient";
-  if (error instanceof DiscoveryError) return "transient";
+  if (error instanceof DiscoveryError) return error.code === "issuer_mismatch" ? "fatal" : "transient";
   return "fatal";
-}
-
-/** Resolves when the runtime says it is online (at once where it cannot tell). */
-export function whenOnline(): Promise<void> {
-  const target = globalThis as {
-    navigator?: { onLine?: boolean };
-    addEventListener?: typeof addEventListener;
-  };
-  if (target.navigator?.onLine !== false || !target.addEventListener) return Promise.resolve();
-  return new Promise((resolve) => target.addEventListener?.("online", () => resolve(), { once: true }));
 }
 
 /**
@@ -50,6 +41,7 @@ export async function withRetry<T>(
   operation: () => Promise<T>,
   clock: Clock,
   policy: RetryPolicy = {},
+  whenOnline: () => Promise<void> = browserLifecycle.whenOnline,
   random: () => number = Math.random,
 ): Promise<T> {
   const attempts = policy.attempts ?? 5;

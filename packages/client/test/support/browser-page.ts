@@ -1,8 +1,16 @@
 /** The page both browser tabs load: the SDK on localStorage, driven from the test. */
-import { createSession, indexedDBStorage, webStorage } from "../../src/index.ts";
+import { createSession, indexedDBStorage, systemClock, webStorage } from "../../src/index.ts";
 
-const clientId = new URLSearchParams(location.search).get("client") ?? "";
+const params = new URLSearchParams(location.search);
+const clientId = params.get("client") ?? "";
+/** The test's time (real time plus its jumps), which the issuer runs on; the test moves it with `setOffset`. */
+let offset = Number(params.get("offset") ?? 0);
 const session = createSession({
+  clock: {
+    now: () => Date.now() + offset,
+    monotonic: () => performance.now() + offset,
+    setTimeout: systemClock.setTimeout,
+  },
   issuer: location.origin,
   clientId,
   tokenEndpoint: `${location.origin}/token`,
@@ -25,6 +33,9 @@ Object.assign(globalThis, {
     },
     refreshToken: async () => (await session.getTokens())?.refreshToken,
     events: () => events,
+    setOffset: (ms: number) => {
+      offset = ms;
+    },
     locks: () => typeof navigator.locks?.request === "function",
     /** Round-trips a value through the IndexedDB adapter. */
     indexedDB: async () => {

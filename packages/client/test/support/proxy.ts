@@ -24,8 +24,14 @@ export interface ProxiedRequest {
 /**
  * A reverse proxy in front of the issuer that counts what passes and injects faults: the only
  * way to observe "exactly one refresh call" and "the response was lost" from outside the SDK.
+ * `date` gives the `Date` header the issuer's answers carry (the issuer runs on a test clock,
+ * while Node stamps its responses with the real time).
  */
-export async function startProxy(target: string, pages: Record<string, { type: string; body: string }> = {}) {
+export async function startProxy(
+  target: string,
+  pages: Record<string, { type: string; body: string }> = {},
+  options: { date?: () => string } = {},
+) {
   const seen: (ProxiedRequest & { status?: number })[] = [];
   let decide: (request: ProxiedRequest) => Fault = () => "pass";
 
@@ -64,7 +70,8 @@ export async function startProxy(target: string, pages: Record<string, { type: s
       answer.on("data", (part: Buffer) => parts.push(part));
       answer.on("end", () => {
         if (fault === "drop-response") return req.socket.destroy();
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        const headers = options.date ? { ...answer.headers, date: options.date() } : answer.headers;
+        res.writeHead(answer.statusCode ?? 502, headers);
         res.end(Buffer.concat(parts));
       });
     });
