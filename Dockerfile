@@ -7,7 +7,7 @@ COPY package.json package-lock.json tsconfig*.json ./
 COPY packages ./packages
 RUN npm ci --ignore-scripts --no-audit --no-fund && npm run build \
  && npm prune --omit=dev --ignore-scripts \
- && rm -rf packages/*/src packages/*/test packages/*/*.tsbuildinfo
+ && rm -rf packages/*/src packages/*/test packages/*/dist/.tsbuildinfo
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 EVERGREEN_DATA_DIR=/data

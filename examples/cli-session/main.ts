@@ -3,7 +3,7 @@
  * several access-token lifetimes, printing each refresh as it happens. Tokens live in an
  * encrypted 0600 file, so a second run (or a second copy running at once) reuses the session.
  *
- *   node --import tsx examples/cli-session/main.ts --help
+ *   node --conditions=@evergreen/source --import tsx examples/cli-session/main.ts --help
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { createSession, discover, memoryStorage, SessionExpiredError } from "@evergreen/client";
 import { fileStorage } from "@evergreen/client/node";
 
-const HELP = `Usage: node --import tsx examples/cli-session/main.ts [options]
+const HELP = `Usage: node --conditions=@evergreen/source --import tsx examples/cli-session/main.ts [options]
 
 Logs in to an Evergreen issuer and calls its /userinfo endpoint every few seconds,
 refreshing the access token ahead of expiry and printing every refresh.
