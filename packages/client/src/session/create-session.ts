@@ -118,6 +118,12 @@ export function createSession(options: SessionOptions): Session {
       : (options.refresh ??
         oauth2Profile({ clientSecret: options.clientSecret, authMethod: options.clientAuthMethod }));
   const events = new Emitter();
+  // Where the access token may go (a bad URL throws here, before anything is started).
+  const allowed = new Set(
+    [options.issuer ?? (options.tokenEndpoint as string), ...(options.origins ?? [])].map(
+      (url) => new URL(url).origin,
+    ),
+  );
 
   let metadata: Promise<AuthorizationServerMetadata> | undefined;
   const getMetadata = () => {
@@ -150,11 +156,6 @@ export function createSession(options: SessionOptions): Session {
   if (options.autoRefresh === false) timer.stop();
   const channel = sessionChannel(storage, key, shared, (m) => void coordinator.heard(m));
   const resume = () => coordinator.resume();
-  const allowed = new Set(
-    [options.issuer ?? (options.tokenEndpoint as string), ...(options.origins ?? [])].map(
-      (url) => new URL(url).origin,
-    ),
-  );
   const removeWakeListeners = lifecycle.onWake(() => void resume());
 
   const store = (tokens: TokenSet) => {
