@@ -52,6 +52,7 @@ export async function startIssuerFixture(): Promise<IssuerFixture> {
         client_name: "client sdk test",
         token_endpoint_auth_method: "none",
         grant_types: ["password", "refresh_token"],
+        scope: "openid",
         access_token_ttl: TOKEN_TTL,
         refresh_token_reuse_grace: 30,
         ...settings,
