@@ -15,7 +15,9 @@ import { createMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limit/limiter.ts";
 import { MemoryRateLimitStore } from "./rate-limit/memory-store.ts";
 import { RedisRateLimitStore } from "./rate-limit/redis-store.ts";
+import { authorizeRoutes } from "./routes/authorize.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
+import { endSessionRoutes } from "./routes/end-session.ts";
 import { introspectRoutes } from "./routes/introspect.ts";
 import { jwksRoutes } from "./routes/jwks.ts";
 import { revokeRoutes } from "./routes/revoke.ts";
@@ -140,6 +142,8 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   await app.register(revokeRoutes, { ctx });
   await app.register(introspectRoutes, { ctx });
   await app.register(userinfoRoutes, { ctx });
+  await app.register(authorizeRoutes, { ctx });
+  await app.register(endSessionRoutes, { ctx });
   await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
   app.get("/metrics", async (_req, reply) => {
     reply.type(ctx.metrics.registry.contentType);

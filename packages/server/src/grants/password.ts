@@ -9,11 +9,7 @@ import { grantScope, parseScope } from "../scope.ts";
 import { startSession } from "../tokens/session.ts";
 import type { TokenResponse } from "../tokens/token-response.ts";
 
-/**
- * grant_type=password (RFC 6749 §4.3): first-party login for clients allowed to use it.
- * Failed attempts are counted per username; past the limit the account answers 429 until the
- * window ends, whatever the password.
- */
+/** grant_type=password (RFC 6749 §4.3): first-party login for clients allowed to use it. */
 export async function passwordGrant(
   ctx: IssuerContext,
   client: Client,
@@ -26,6 +22,23 @@ export async function passwordGrant(
   const username = requiredParam(params, "username");
   const password = requiredParam(params, "password");
   const scope = grantScope(parseScope(param(params, "scope")), client.scope);
+  const userId = await verifyLogin(ctx, username, password, client.client_id, ip);
+  return startSession(ctx, client, userId, scope, ip);
+}
+
+/**
+ * Checks a username and password, for the password grant and the login page alike. Failed
+ * attempts are counted per username; past the limit the account answers 429
+ * (`too_many_requests`) until the window ends, whatever the password. Returns the user's id;
+ * throws `invalid_grant` for a wrong username or password.
+ */
+export async function verifyLogin(
+  ctx: IssuerContext,
+  username: string,
+  password: string,
+  clientId: string,
+  ip: string,
+): Promise<string> {
   const rl = ctx.config.rateLimit;
   const lockKey = `login:${username.toLowerCase()}`;
   // Cheap refusal once the account is locked.
@@ -41,7 +54,7 @@ export async function passwordGrant(
       at: ctx.clock.now(),
       type: "login_failed",
       userId: user?.id ?? null,
-      clientId: client.client_id,
+      clientId,
       ip,
       detail: { reason: user ? "wrong password" : "unknown username" },
     });
@@ -55,5 +68,5 @@ export async function passwordGrant(
   await ctx.limiter.check(lockKey, rl.failedLoginsPerUser);
   await ctx.limiter.forgive(lockKey);
   ctx.metrics.logins.inc({ outcome: "ok" });
-  return startSession(ctx, client, user!.id, scope, ip);
+  return user!.id;
 }

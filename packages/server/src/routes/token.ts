@@ -3,6 +3,7 @@ import { authenticateClient } from "../client-auth.ts";
 import type { IssuerContext } from "../context.ts";
 import { OAuthError } from "../errors.ts";
 import { formParams, param } from "../form-body.ts";
+import { authorizationCodeGrant } from "../grants/authorization-code.ts";
 import { clientCredentialsGrant } from "../grants/client-credentials.ts";
 import { passwordGrant } from "../grants/password.ts";
 import { refreshTokenGrant } from "../grants/refresh-token.ts";
@@ -12,6 +13,7 @@ const GRANTS = {
   password: passwordGrant,
   refresh_token: refreshTokenGrant,
   client_credentials: clientCredentialsGrant,
+  authorization_code: authorizationCodeGrant,
 } as const;
 
 /** POST /token (RFC 6749 §3.2). */
