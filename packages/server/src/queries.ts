@@ -246,6 +246,8 @@ export const loginSessionQueries = {
   byId: "SELECT id, user_id, ended_at FROM login_sessions WHERE id = $1",
   /** $1 id, $2 now */
   end: "UPDATE login_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id",
+  /** Sessions ended or expired before the cutoff; $1 cutoff */
+  deleteDead: "DELETE FROM login_sessions WHERE ended_at < $1 OR expires_at < $1",
   /** The live families that codes of this login session started; $1 login session id */
   familiesOf: `SELECT DISTINCT c.family_id AS id FROM authorization_codes c
                  JOIN families f ON f.id = c.family_id
@@ -288,6 +290,6 @@ export const codeQueries = {
                 WHERE hash = $1 AND consumed_at IS NOT NULL AND client_id = $3 RETURNING family_id, client_id`,
   /** Whether a reuse was seen while the first use was still issuing; $1 hash */
   reusedAt: "SELECT reused_at FROM authorization_codes WHERE hash = $1",
-  /** Codes are worthless after they expire; keep them a day for reuse detection. $1 cutoff */
+  /** Codes are worthless once expired; they are kept for the retention period (reuse detection). $1 cutoff */
   deleteOld: "DELETE FROM authorization_codes WHERE expires_at < $1",
 };

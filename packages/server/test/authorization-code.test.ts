@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar, authorizeUrl, browse, codeClientBody, pkcePair, redeem, signIn } from "./browser-flow.ts";
+import { runJanitor } from "../src/janitor.ts";
 import { DATABASES, ManualClock, type TestIssuer, startTestIssuer } from "./harness.ts";
 import {
   type TestClient,
@@ -223,5 +224,24 @@ describe.each(DATABASES)("authorization code flow on %s", (kind) => {
     expectOAuthError(unauthenticated, 401, "invalid_client");
     const res = await redeem(ti, web, code, CALLBACK, flow.pkce.verifier);
     expect(res.status, res.text).toBe(200);
+  });
+
+  it("the janitor deletes expired codes and dead login sessions after the retention period", async () => {
+    const flow = await signIn(ti, { client: app, user, redirectUri: CALLBACK });
+    const count = async (table: string) =>
+      (await ti.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+    expect(await count("authorization_codes")).toBeGreaterThan(0);
+    expect(await count("login_sessions")).toBeGreaterThan(0);
+    const kept = await runJanitor(ti.db, clock, 3600);
+    expect(kept.codesDeleted).toBe(0);
+    clock.advance(2 * 86400);
+    const report = await runJanitor(ti.db, clock, 3600);
+    expect(report.codesDeleted).toBeGreaterThan(0);
+    expect(report.loginSessionsDeleted).toBeGreaterThan(0);
+    expect(await count("authorization_codes")).toBe(0);
+    expect(await count("login_sessions")).toBe(0);
+    // a deleted code is simply unknown
+    const res = await redeem(ti, app, flow.params.get("code")!, CALLBACK, flow.pkce.verifier);
+    expectOAuthError(res, 400, "invalid_grant");
   });
 });

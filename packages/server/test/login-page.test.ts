@@ -335,10 +335,10 @@ describe.each(DATABASES)("end_session_endpoint (RP-initiated logout) on %s", (ki
   it("refuses an unregistered post_logout_redirect_uri or a forged hint with an error page", async () => {
     const { jar, tokens } = await signedIn();
     for (const params of [
-      { id_token_hint: tokens.id_token, post_logout_redirect_uri: "https://evil.example.test/" },
+      { id_token_hint: tokens.id_token as string, post_logout_redirect_uri: "https://evil.example.test/" },
       { post_logout_redirect_uri: CALLBACK },
       { id_token_hint: `${tokens.id_token.slice(0, -4)}AAAA` },
-    ]) {
+    ] as Record<string, string>[]) {
       const res = await browse(jar, `${ti.url}/end-session?${new URLSearchParams(params)}`);
       expect(res.status, JSON.stringify(params)).toBe(400);
       expect(res.location).toBeUndefined();

@@ -18,7 +18,9 @@ const CALLBACK = "http://127.0.0.1:49152/callback";
 async function userSignsIn(jar: CookieJar, url: URL, user: TestUser): Promise<URL> {
   let page = await browse(jar, url.toString());
   for (let i = 0; i < 4 && page.status === 200; i++) {
-    const form = page.html.includes('action="/authorize/login"')
+    const form: { path: string; fields: Record<string, string> } = page.html.includes(
+      'action="/authorize/login"',
+    )
       ? { path: "/authorize/login", fields: { username: user.username, password: user.password } }
       : { path: "/authorize/consent", fields: { decision: "allow" } };
     page = await browse(jar, new URL(form.path, url).toString(), {

@@ -111,7 +111,8 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
         ctx.clock.now(),
       ]);
       const age = (ctx.clock.now().getTime() - session.authTime.getTime()) / 1000;
-      return proceed(ctx, req, reply, ar, session, { consented: true, loggedIn: age <= FRESH_LOGIN_SECONDS });
+      const fresh = age <= Math.min(FRESH_LOGIN_SECONDS, ar.maxAge ?? FRESH_LOGIN_SECONDS);
+      return proceed(ctx, req, reply, ar, session, { consented: true, loggedIn: fresh });
     }),
   );
 }
