@@ -346,3 +346,43 @@ describe.each(DATABASES)("end_session_endpoint (RP-initiated logout) on %s", (ki
     expect((await silent(jar)).location).toContain("code=");
   });
 });
+
+describe("cookies behind an https issuer", () => {
+  let ti: TestIssuer;
+  beforeAll(async () => {
+    ti = await startTestIssuer({ env: { ISSUER: "https://login.example.test" } });
+  });
+  afterAll(() => ti?.close());
+
+  it("are marked Secure", async () => {
+    const app = await createClient(ti, codeClientBody([CALLBACK]));
+    const user = await createUser(ti);
+    const res = await fetch(
+      authorizeUrl(ti, {
+        response_type: "code",
+        client_id: app.client_id,
+        redirect_uri: CALLBACK,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: "S256",
+      }),
+    );
+    const html = await res.text();
+    const csrfCookie = res.headers.getSetCookie().find((c) => c.startsWith("evergreen_csrf="))!;
+    expect(csrfCookie).toMatch(/; Secure/);
+    const login = await fetch(`${ti.url}/authorize/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie: csrfCookie.split(";")[0]!, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        csrf: hiddenField(html, "csrf"),
+        request: hiddenField(html, "request"),
+        username: user.username,
+        password: user.password,
+      }).toString(),
+    });
+    expect(login.status).toBe(200);
+    const session = login.headers.getSetCookie().find((c) => c.startsWith("evergreen_session="))!;
+    expect(session).toMatch(/HttpOnly/);
+    expect(session).toMatch(/; Secure/);
+  });
+});
