@@ -16,6 +16,8 @@ import { RateLimiter } from "./rate-limit/limiter.ts";
 import { MemoryRateLimitStore } from "./rate-limit/memory-store.ts";
 import { RedisRateLimitStore } from "./rate-limit/redis-store.ts";
 import { authorizeRoutes } from "./routes/authorize.ts";
+import { deviceAuthorizationRoutes } from "./routes/device-authorization.ts";
+import { deviceVerificationRoutes } from "./routes/device-verification.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
 import { endSessionRoutes } from "./routes/end-session.ts";
 import { introspectRoutes } from "./routes/introspect.ts";
@@ -144,6 +146,8 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   await app.register(userinfoRoutes, { ctx });
   await app.register(authorizeRoutes, { ctx });
   await app.register(endSessionRoutes, { ctx });
+  await app.register(deviceAuthorizationRoutes, { ctx });
+  await app.register(deviceVerificationRoutes, { ctx });
   await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
   app.get("/metrics", async (_req, reply) => {
     reply.type(ctx.metrics.registry.contentType);

@@ -3,7 +3,15 @@ import { clientQueries } from "./queries.ts";
 
 export type AuthMethod = "none" | "client_secret_basic" | "client_secret_post";
 export const AUTH_METHODS: AuthMethod[] = ["none", "client_secret_basic", "client_secret_post"];
-export const GRANT_TYPES = ["password", "refresh_token", "client_credentials", "authorization_code"] as const;
+/** RFC 8628 device authorization grant. */
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+export const GRANT_TYPES = [
+  "password",
+  "refresh_token",
+  "client_credentials",
+  "authorization_code",
+  DEVICE_CODE_GRANT,
+] as const;
 
 /** When a login gets a refresh token (besides the client holding the refresh_token grant). */
 export type RefreshTokenPolicy = "always" | "offline_access" | "never";

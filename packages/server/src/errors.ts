@@ -13,7 +13,12 @@ export type OAuthErrorCode =
   | "invalid_scope"
   | "unsupported_token_type"
   | "too_many_requests"
-  | "server_error";
+  | "server_error"
+  // RFC 8628 §3.5 (device authorization grant)
+  | "authorization_pending"
+  | "slow_down"
+  | "access_denied"
+  | "expired_token";
 
 const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -25,6 +30,10 @@ const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   unsupported_token_type: 400,
   too_many_requests: 429,
   server_error: 500,
+  authorization_pending: 400,
+  slow_down: 400,
+  access_denied: 400,
+  expired_token: 400,
 };
 
 export class OAuthError extends Error {

@@ -1,5 +1,5 @@
 import type { Clock, Database } from "@evergreen/db";
-import { codeQueries, janitorQueries, keyQueries, loginSessionQueries } from "./queries.ts";
+import { codeQueries, deviceQueries, janitorQueries, keyQueries, loginSessionQueries } from "./queries.ts";
 
 export interface JanitorReport {
   sealsDropped: number;
@@ -32,6 +32,7 @@ export async function runJanitor(
     new Date(now.getTime() - auditRetentionSeconds * 1000),
   ]);
   const codes = await db.query(codeQueries.deleteOld, [before]);
+  await db.query(deviceQueries.deleteOld, [before]);
   const loginSessions = await db.query(loginSessionQueries.deleteDead, [before]);
   return {
     codesDeleted: codes.rowCount,

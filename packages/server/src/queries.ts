@@ -293,3 +293,26 @@ export const codeQueries = {
   /** Codes are worthless once expired; they are kept for the retention period (reuse detection). $1 cutoff */
   deleteOld: "DELETE FROM authorization_codes WHERE expires_at < $1",
 };
+
+export const deviceQueries = {
+  /** $1 device code hash, $2 user code hash, $3 client, $4 scope, $5 now, $6 expires_at, $7 interval */
+  insert: `INSERT INTO device_codes (hash, user_code_hash, client_id, scope, created_at, expires_at, poll_interval, next_poll_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $5)`,
+  /** A pending, unexpired authorization by its user code; $1 user code hash, $2 now */
+  pendingByUserCode: `SELECT d.client_id, d.scope FROM device_codes d
+                       WHERE d.user_code_hash = $1 AND d.status = 'pending' AND d.expires_at > $2`,
+  /** The user's decision; $1 user code hash, $2 now, $3 status, $4 user, $5 login session, $6 auth_time */
+  decide: `UPDATE device_codes SET status = $3, user_id = $4, login_session_id = $5, auth_time = $6
+            WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 RETURNING client_id`,
+  /** The polled row, locked so concurrent polls are answered one at a time; $1 hash */
+  lockForPoll: `SELECT client_id, scope, expires_at, poll_interval, next_poll_at, status, user_id,
+                       login_session_id, auth_time
+                  FROM device_codes WHERE hash = $1 FOR UPDATE`,
+  /** $1 hash, $2 interval, $3 next poll */
+  pollAgain: "UPDATE device_codes SET poll_interval = $2, next_poll_at = $3 WHERE hash = $1",
+  /** $1 hash, $2 family */
+  consume:
+    "UPDATE device_codes SET status = 'consumed', family_id = $2 WHERE hash = $1 AND status = 'approved'",
+  /** $1 cutoff */
+  deleteOld: "DELETE FROM device_codes WHERE expires_at < $1",
+};

@@ -45,11 +45,16 @@ export interface ConsentPageInput {
   request: string;
 }
 
+/** The list items describing scopes in plain words. */
+export function scopeDescriptions(scopes: string[]): string {
+  return scopes.length
+    ? scopes.map((s) => `<li>${h(SCOPE_TEXT[s] ?? `Use “${s}”`)}</li>`).join("\n")
+    : "<li>Sign you in</li>";
+}
+
 /** Asks the signed-in user to allow an app the listed scopes. */
 export function consentPage(p: ConsentPageInput): string {
-  const items = p.scopes.length
-    ? p.scopes.map((s) => `<li>${h(SCOPE_TEXT[s] ?? `Use “${s}”`)}</li>`).join("\n")
-    : "<li>Sign you in</li>";
+  const items = scopeDescriptions(p.scopes);
   return page(
     "Allow access",
     `<h1>Allow <span class="app">${h(p.appName)}</span>?</h1>
