@@ -15,7 +15,8 @@ const HELP = `evergreen clients — manage OAuth clients
 Options for add/update:
   --public                  no secret (mobile, SPA, CLI); token_endpoint_auth_method "none"
   --auth METHOD             client_secret_basic (default for confidential) | client_secret_post | none
-  --grants LIST             comma-separated: password,refresh_token,client_credentials,authorization_code
+  --grants LIST             comma-separated: password,refresh_token,client_credentials,authorization_code,
+                            urn:ietf:params:oauth:grant-type:device_code
   --redirect-uris LIST      comma-separated redirect URIs (authorization_code); http://127.0.0.1/path
                             matches any port (native apps)
   --skip-consent            first-party app: sign-in never shows the consent page
