@@ -6,6 +6,7 @@ export {
   type AuthorizationCodeParameters,
 } from "./grants/authorization-code.ts";
 export { createPkce, randomToken } from "./pkce.ts";
+export { validateIdToken, type IdTokenClaims, type IdTokenExpectations } from "./id-token.ts";
 export { refreshTokens } from "./grants/refresh-token.ts";
 export { revokeToken } from "./revocation.ts";
 export type { ClientCredentials } from "./client-auth.ts";

@@ -3,6 +3,7 @@ import type { ClientCredentials } from "../client-auth.ts";
 import { discover } from "../discovery.ts";
 import { InvalidResponseError } from "../errors.ts";
 import { authorizationCodeGrant } from "../grants/authorization-code.ts";
+import { validateIdToken } from "../id-token.ts";
 import { createPkce, randomToken } from "../pkce.ts";
 import type { FetchLike, TokenResult } from "../token-response.ts";
 
@@ -37,8 +38,8 @@ const PAGE = (text: string) =>
  * Signs in from a native app or CLI with the RFC 8252 loopback flow: listens on 127.0.0.1 on
  * a free port, opens the browser at the authorization endpoint (code + PKCE S256, `state`,
  * `nonce`), receives the code, checks `state` and `iss` (RFC 9207), closes the listener and
- * exchanges the code. The returned tokens can seed a session (`createSession`).
- * The ID token is returned as received; this helper does not validate it.
+ * exchanges the code. An ID token in the response is validated (signature, `iss`, `aud`,
+ * `exp`, `nonce`) before anything is returned. The tokens can seed a session (`setTokens`).
  */
 export async function loginWithLoopback(options: LoopbackLoginOptions): Promise<TokenResult> {
   const metadata = await discover(options.issuer, { fetch: options.fetch });
@@ -48,6 +49,7 @@ export async function loginWithLoopback(options: LoopbackLoginOptions): Promise<
   const path = options.path ?? "/callback";
   const pkce = await createPkce();
   const state = randomToken();
+  const nonce = randomToken();
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -63,7 +65,7 @@ export async function loginWithLoopback(options: LoopbackLoginOptions): Promise<
       redirect_uri: redirectUri,
       scope: options.scope,
       state,
-      nonce: randomToken(),
+      nonce,
       code_challenge: pkce.challenge,
       code_challenge_method: pkce.method,
     }))
@@ -81,12 +83,24 @@ export async function loginWithLoopback(options: LoopbackLoginOptions): Promise<
     if (error) throw new AuthorizationError(error, params.get("error_description") ?? undefined);
     const code = params.get("code");
     if (!code) throw new AuthorizationError("invalid_response", "the response has no code");
-    return await authorizationCodeGrant(
+    const tokens = await authorizationCodeGrant(
       metadata.token_endpoint,
       options.client,
       { code, redirectUri, codeVerifier: pkce.verifier },
       { fetch: options.fetch },
     );
+    if (tokens.idToken) {
+      if (typeof metadata.jwks_uri !== "string")
+        throw new InvalidResponseError("the issuer names no jwks_uri");
+      await validateIdToken(tokens.idToken, {
+        issuer: metadata.issuer,
+        clientId: options.client.clientId,
+        nonce,
+        jwksUri: metadata.jwks_uri,
+        fetch: options.fetch,
+      });
+    }
+    return tokens;
   } finally {
     server.closeAllConnections?.();
     await new Promise((resolve) => server.close(resolve));

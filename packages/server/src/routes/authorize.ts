@@ -45,14 +45,14 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
 
   app.get("/authorize", async (req, reply) => {
     const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "";
-    return handle(ctx, req, reply, async () => {
+    return handle(ctx, reply, async () => {
       const ar = await parseAuthorizationRequest(query, ctx.clients);
       return proceed(ctx, req, reply, ar, await currentLoginSession(ctx, req), {});
     });
   });
 
   app.post("/authorize/login", async (req, reply) =>
-    handle(ctx, req, reply, async () => {
+    handle(ctx, reply, async () => {
       const params = formParams(req);
       const ar = await parseAuthorizationRequest(field(params, "request"), ctx.clients);
       const username = field(params, "username");
@@ -89,7 +89,7 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
   );
 
   app.post("/authorize/consent", async (req, reply) =>
-    handle(ctx, req, reply, async () => {
+    handle(ctx, reply, async () => {
       const params = formParams(req);
       const ar = await parseAuthorizationRequest(field(params, "request"), ctx.clients);
       const session = await currentLoginSession(ctx, req);
@@ -129,7 +129,6 @@ function appName(ar: AuthorizationRequest): string {
 /** Maps the two authorization error kinds to an error page or an error redirect. */
 async function handle(
   ctx: IssuerContext,
-  _req: FastifyRequest,
   reply: FastifyReply,
   fn: () => Promise<FastifyReply>,
 ): Promise<FastifyReply> {
