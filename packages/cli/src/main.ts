@@ -1,6 +1,7 @@
 import { loadConfig } from "@evergreen/server";
 import { CliError } from "./admin-backend.ts";
 import { clientsCommand } from "./commands/clients.ts";
+import { loginCommand, tokenCommand } from "./commands/login.ts";
 import { janitorCommand, keysCommand, migrateCommand } from "./commands/maintenance.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { usersCommand } from "./commands/users.ts";
@@ -16,6 +17,8 @@ Commands:
   clients <subcommand>  Manage clients: add, list, show, update, rotate-secret, delete
   keys <subcommand>     Signing keys:   list, rotate
   janitor               Delete expired sessions, grace-window seals and old audit events once
+  login                 Sign in from this terminal with your browser (loopback redirect)
+  token                 Print a fresh access token of that session (refreshes as needed)
 
 Run "evergreen <command> --help" for a command's options.
 
@@ -27,6 +30,7 @@ Environment:
   EVERGREEN_ENCRYPTION_KEY  base64 32-byte key(s) sealing private keys at rest: "id:key[,id:key]"
   EVERGREEN_RATE_LIMIT=off  disable rate limits (benchmarks); REDIS_URL shares limits across processes
   LOG_LEVEL                 pino level (default info)
+  EVERGREEN_HOME            where "login" keeps its encrypted session (default ~/.evergreen)
 `;
 
 /** Entry point; returns the exit code. */
@@ -47,6 +51,10 @@ export async function main(argv: string[]): Promise<number> {
         return await keysCommand(config, rest);
       case "janitor":
         return await janitorCommand(config, rest);
+      case "login":
+        return await loginCommand(rest);
+      case "token":
+        return await tokenCommand(rest);
       case undefined:
       case "help":
       case "--help":

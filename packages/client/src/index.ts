@@ -1,6 +1,12 @@
 // Explicit protocol steps: each is one request, its inputs and outputs spelled out.
 export { discover, type AuthorizationServerMetadata, type DiscoverOptions } from "./discovery.ts";
 export { passwordGrant, type PasswordGrantParameters } from "./grants/password.ts";
+export {
+  authorizationCodeGrant,
+  type AuthorizationCodeParameters,
+} from "./grants/authorization-code.ts";
+export { createPkce, randomToken } from "./pkce.ts";
+export { validateIdToken, type IdTokenClaims, type IdTokenExpectations } from "./id-token.ts";
 export { refreshTokens } from "./grants/refresh-token.ts";
 export { revokeToken } from "./revocation.ts";
 export type { ClientCredentials } from "./client-auth.ts";

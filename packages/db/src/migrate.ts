@@ -1,6 +1,7 @@
 import type { Database } from "./database.ts";
 import { issuerSchema } from "./migrations/0001_issuer.ts";
 import { credentialsVersionSchema } from "./migrations/0002_credentials_version.ts";
+import { signInSchema } from "./migrations/0005_sign_in.ts";
 
 export interface Migration {
   version: number;
@@ -12,6 +13,7 @@ export interface Migration {
 export const migrations: Migration[] = [
   { version: 1, name: "issuer", sql: issuerSchema },
   { version: 2, name: "credentials_version", sql: credentialsVersionSchema },
+  { version: 5, name: "sign_in", sql: signInSchema },
 ];
 
 // Any constant works; it only has to be the same in every process that migrates.

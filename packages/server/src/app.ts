@@ -19,7 +19,11 @@ import { FallbackRateLimitStore } from "./rate-limit/fallback-store.ts";
 import { RateLimiter } from "./rate-limit/limiter.ts";
 import { MemoryRateLimitStore } from "./rate-limit/memory-store.ts";
 import { RedisRateLimitStore } from "./rate-limit/redis-store.ts";
+import { authorizeRoutes } from "./routes/authorize.ts";
+import { deviceAuthorizationRoutes } from "./routes/device-authorization.ts";
+import { deviceVerificationRoutes } from "./routes/device-verification.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
+import { endSessionRoutes } from "./routes/end-session.ts";
 import { introspectRoutes } from "./routes/introspect.ts";
 import { jwksRoutes } from "./routes/jwks.ts";
 import { readinessRoutes } from "./routes/readiness.ts";
@@ -188,6 +192,10 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   await app.register(revokeRoutes, { ctx });
   await app.register(introspectRoutes, { ctx });
   await app.register(userinfoRoutes, { ctx });
+  await app.register(authorizeRoutes, { ctx });
+  await app.register(endSessionRoutes, { ctx });
+  await app.register(deviceAuthorizationRoutes, { ctx });
+  await app.register(deviceVerificationRoutes, { ctx });
   await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
   // With EVERGREEN_METRICS_TOKEN set, /metrics wants it as a Bearer token (failures throttled
   // like the admin token's); unset, /metrics is open, as Prometheus scrapers expect by default.

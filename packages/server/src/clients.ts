@@ -3,7 +3,19 @@ import { clientQueries } from "./queries.ts";
 
 export type AuthMethod = "none" | "client_secret_basic" | "client_secret_post";
 export const AUTH_METHODS: AuthMethod[] = ["none", "client_secret_basic", "client_secret_post"];
-export const GRANT_TYPES = ["password", "refresh_token", "client_credentials", "authorization_code"] as const;
+/** RFC 8628 device authorization grant. */
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+export const GRANT_TYPES = [
+  "password",
+  "refresh_token",
+  "client_credentials",
+  "authorization_code",
+  DEVICE_CODE_GRANT,
+] as const;
+
+/** When a login gets a refresh token (besides the client holding the refresh_token grant). */
+export type RefreshTokenPolicy = "always" | "offline_access" | "never";
+export const REFRESH_TOKEN_POLICIES: RefreshTokenPolicy[] = ["always", "offline_access", "never"];
 
 export interface Client {
   client_id: string;
@@ -21,6 +33,9 @@ export interface Client {
   max_sessions_per_user: number;
   created_at: Date;
   updated_at: Date;
+  /** First-party apps: sign-in never shows the consent page. */
+  skip_consent: boolean;
+  refresh_token_policy: RefreshTokenPolicy;
 }
 
 // Clients are read on every token request. A few seconds of staleness in *other* processes

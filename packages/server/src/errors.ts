@@ -14,7 +14,13 @@ export type OAuthErrorCode =
   | "unsupported_token_type"
   | "too_many_requests"
   | "server_error"
-  | "temporarily_unavailable";
+  | "temporarily_unavailable"
+
+  // RFC 8628 §3.5 (device authorization grant)
+  | "authorization_pending"
+  | "slow_down"
+  | "access_denied"
+  | "expired_token";
 
 const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -27,6 +33,10 @@ const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   too_many_requests: 429,
   server_error: 500,
   temporarily_unavailable: 503,
+  authorization_pending: 400,
+  slow_down: 400,
+  access_denied: 400,
+  expired_token: 400,
 };
 
 export class OAuthError extends Error {

@@ -1,17 +1,20 @@
 import type { Clock, Database } from "@evergreen/db";
-import { janitorQueries, keyQueries } from "./queries.ts";
+import { codeQueries, deviceQueries, janitorQueries, keyQueries, loginSessionQueries } from "./queries.ts";
 
 export interface JanitorReport {
   sealsDropped: number;
   familiesDeleted: number;
   keysDeleted: number;
   auditDeleted: number;
+  codesDeleted: number;
+  loginSessionsDeleted: number;
 }
 
 /**
  * Removes what can never be used again: sealed successors past their grace window, families
  * (with their tokens) that are revoked, absolutely expired or idle-expired for longer than
- * `retentionSeconds`, signing keys past their overlap, and audit events older than
+ * `retentionSeconds` (so are expired authorization codes and ended or expired login sessions),
+ * signing keys past their overlap, and audit events older than
  * `auditRetentionSeconds`. Idempotent, so any number of processes may run it.
  */
 export async function runJanitor(
@@ -28,7 +31,12 @@ export async function runJanitor(
   const audit = await db.query(janitorQueries.deleteOldAudit, [
     new Date(now.getTime() - auditRetentionSeconds * 1000),
   ]);
+  const codes = await db.query(codeQueries.deleteOld, [before]);
+  await db.query(deviceQueries.deleteOld, [before]);
+  const loginSessions = await db.query(loginSessionQueries.deleteDead, [before]);
   return {
+    codesDeleted: codes.rowCount,
+    loginSessionsDeleted: loginSessions.rowCount,
     sealsDropped: seals.rowCount,
     familiesDeleted: families.rowCount,
     keysDeleted: keys.rowCount,

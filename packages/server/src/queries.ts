@@ -48,19 +48,20 @@ export const userQueries = {
 
 export const CLIENT_COLUMNS = `client_id, client_name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris,
   scope, access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl, rotate_refresh_tokens,
-  refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at`;
+  refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at, skip_consent, refresh_token_policy`;
 
 export const clientQueries = {
   insert: `INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, grant_types,
              redirect_uris, scope, access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl,
-             rotate_refresh_tokens, refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING ${CLIENT_COLUMNS}`,
+             rotate_refresh_tokens, refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at,
+             skip_consent, refresh_token_policy)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16) RETURNING ${CLIENT_COLUMNS}`,
   byId: statement("client_by_id", `SELECT ${CLIENT_COLUMNS} FROM clients WHERE client_id = $1`),
   list: `SELECT ${CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id LIMIT $1 OFFSET $2`,
   update: `UPDATE clients SET client_name = $2, secret_hash = $3, token_endpoint_auth_method = $4, grant_types = $5,
              redirect_uris = $6, scope = $7, access_token_ttl = $8, refresh_token_idle_ttl = $9,
              refresh_token_absolute_ttl = $10, rotate_refresh_tokens = $11, refresh_token_reuse_grace = $12,
-             max_sessions_per_user = $13, updated_at = $14
+             max_sessions_per_user = $13, updated_at = $14, skip_consent = $15, refresh_token_policy = $16
            WHERE client_id = $1 RETURNING ${CLIENT_COLUMNS}`,
   delete: "DELETE FROM clients WHERE client_id = $1 RETURNING client_id",
   /** The longest access-token lifetime of any client (signing-key overlap). */
@@ -285,4 +286,97 @@ export const readinessQueries = {
     "readiness_schema_version",
     "SELECT max(version) AS version FROM evergreen_migrations",
   ),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in from apps: login sessions, consent, authorization codes (migration 0005).
+
+export const loginSessionQueries = {
+  /** $1 id, $2 cookie hash, $3 user, $4 auth_time, $5 expires_at, $6 credentials version verified */
+  insert: `INSERT INTO login_sessions (id, hash, user_id, auth_time, expires_at, credentials_version)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+  /**
+   * The live session a cookie names, with its user; a password change since the login ends it.
+   * $1 cookie hash, $2 now
+   */
+  byHash: `SELECT s.id, s.user_id, s.auth_time, s.credentials_version, u.username
+             FROM login_sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2
+              AND s.credentials_version = u.credentials_version`,
+  byId: "SELECT id, user_id, ended_at FROM login_sessions WHERE id = $1",
+  /** $1 id, $2 now */
+  end: "UPDATE login_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id",
+  /** Sessions ended or expired before the cutoff; $1 cutoff */
+  deleteDead: "DELETE FROM login_sessions WHERE ended_at < $1 OR expires_at < $1",
+  /** The live families that codes of this login session started; $1 login session id */
+  familiesOf: `SELECT DISTINCT c.family_id AS id FROM authorization_codes c
+                 JOIN families f ON f.id = c.family_id
+                WHERE c.login_session_id = $1 AND f.revoked_at IS NULL`,
+};
+
+export const consentQueries = {
+  /** $1 user, $2 client */
+  get: "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2",
+  /** Remembers the union of what was granted before and now; $1 user, $2 client, $3 scope, $4 now */
+  grant: `INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)
+          ON CONFLICT (user_id, client_id) DO UPDATE
+            SET scope = array_to_string(ARRAY(
+                  SELECT DISTINCT s FROM unnest(string_to_array(consents.scope || ' ' || EXCLUDED.scope, ' ')) s
+                   WHERE s <> '' ORDER BY s), ' '),
+                granted_at = EXCLUDED.granted_at`,
+};
+
+export const codeQueries = {
+  /**
+   * $1 hash, $2 client, $3 user, $4 login session, $5 redirect uri, $6 scope, $7 challenge,
+   * $8 nonce, $9 auth_time, $10 now, $11 expires_at, $12 the login's credentials version
+   */
+  insert: `INSERT INTO authorization_codes (hash, client_id, user_id, login_session_id, redirect_uri, scope,
+             code_challenge, nonce, auth_time, created_at, expires_at, credentials_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+  /**
+   * Single use: the compare-and-set on consumed_at lets exactly one request redeem a code, and
+   * names the family it will start ($3) so a later reuse can revoke it. $1 hash, $2 now, $3 family
+   */
+  consume: `UPDATE authorization_codes SET consumed_at = $2, family_id = $3
+             WHERE hash = $1 AND consumed_at IS NULL
+            RETURNING client_id, user_id, login_session_id, redirect_uri, scope, code_challenge, nonce,
+                      auth_time, expires_at, credentials_version`,
+  /**
+   * A second use by the client the code was issued to: mark it and return the family the first
+   * use started. Another client's attempt changes nothing. $1 hash, $2 now, $3 client
+   */
+  markReused: `UPDATE authorization_codes SET reused_at = COALESCE(reused_at, $2)
+                WHERE hash = $1 AND consumed_at IS NOT NULL AND client_id = $3 RETURNING family_id, client_id`,
+  /** Whether a reuse was seen while the first use was still issuing; $1 hash */
+  reusedAt: "SELECT reused_at FROM authorization_codes WHERE hash = $1",
+  /** Codes are worthless once expired; they are kept for the retention period (reuse detection). $1 cutoff */
+  deleteOld: "DELETE FROM authorization_codes WHERE expires_at < $1",
+};
+
+export const deviceQueries = {
+  /** $1 device code hash, $2 user code hash, $3 client, $4 scope, $5 now, $6 expires_at, $7 interval */
+  insert: `INSERT INTO device_codes (hash, user_code_hash, client_id, scope, created_at, expires_at, poll_interval, next_poll_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $5)`,
+  /** A pending, unexpired authorization by its user code; $1 user code hash, $2 now */
+  pendingByUserCode: `SELECT d.client_id, d.scope FROM device_codes d
+                       WHERE d.user_code_hash = $1 AND d.status = 'pending' AND d.expires_at > $2`,
+  /**
+   * The user's decision; $1 user code hash, $2 now, $3 status, $4 user, $5 login session,
+   * $6 auth_time, $7 the login's credentials version
+   */
+  decide: `UPDATE device_codes SET status = $3, user_id = $4, login_session_id = $5, auth_time = $6,
+                                   credentials_version = $7
+            WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 RETURNING client_id`,
+  /** The polled row, locked so concurrent polls are answered one at a time; $1 hash */
+  lockForPoll: `SELECT client_id, scope, expires_at, poll_interval, next_poll_at, status, user_id,
+                       login_session_id, auth_time, credentials_version
+                  FROM device_codes WHERE hash = $1 FOR UPDATE`,
+  /** $1 hash, $2 interval, $3 next poll */
+  pollAgain: "UPDATE device_codes SET poll_interval = $2, next_poll_at = $3 WHERE hash = $1",
+  /** $1 hash, $2 family */
+  consume:
+    "UPDATE device_codes SET status = 'consumed', family_id = $2 WHERE hash = $1 AND status = 'approved'",
+  /** $1 cutoff */
+  deleteOld: "DELETE FROM device_codes WHERE expires_at < $1",
 };

@@ -83,4 +83,26 @@ describe.each(DATABASES)("discovery metadata on %s", (kind) => {
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain("evergreen_token_requests_total");
   });
+  it("has every field OpenID Connect Discovery requires, and announces only what is implemented", async () => {
+    const { body: meta } = await get("/.well-known/openid-configuration");
+    const iss = ti.config.issuer;
+    expect(meta.authorization_endpoint).toBe(`${iss}/authorize`);
+    expect(meta.end_session_endpoint).toBe(`${iss}/end-session`);
+    expect(meta.response_types_supported).toEqual(["code"]);
+    expect(meta.response_modes_supported).toEqual(["query"]);
+    expect(meta.subject_types_supported).toEqual(["public"]);
+    expect(meta.id_token_signing_alg_values_supported).toEqual([ti.config.signingAlg]);
+    expect(meta.code_challenge_methods_supported).toEqual(["S256"]);
+    expect(meta.grant_types_supported).toContain("authorization_code");
+    expect(meta.authorization_response_iss_parameter_supported).toBe(true);
+    // OIDC Discovery defaults request_uri_parameter_supported to true: say false explicitly
+    expect(meta.request_uri_parameter_supported).toBe(false);
+    expect(meta.request_parameter_supported).toBe(false);
+    // the announced browser endpoints answer (an error page for an empty request, not a 404)
+    const authorize = await fetch(meta.authorization_endpoint, { redirect: "manual" });
+    expect(authorize.status).toBe(400);
+    expect(authorize.headers.get("content-type")).toMatch(/^text\/html/);
+    const endSession = await fetch(meta.end_session_endpoint, { redirect: "manual" });
+    expect(endSession.status).toBe(200);
+  });
 });

@@ -15,7 +15,12 @@ const HELP = `evergreen clients — manage OAuth clients
 Options for add/update:
   --public                  no secret (mobile, SPA, CLI); token_endpoint_auth_method "none"
   --auth METHOD             client_secret_basic (default for confidential) | client_secret_post | none
-  --grants LIST             comma-separated: password,refresh_token,client_credentials
+  --grants LIST             comma-separated: password,refresh_token,client_credentials,authorization_code,
+                            urn:ietf:params:oauth:grant-type:device_code
+  --redirect-uris LIST      comma-separated redirect URIs (authorization_code); http://127.0.0.1/path
+                            matches any port (native apps)
+  --skip-consent            first-party app: sign-in never shows the consent page
+  --refresh-policy P        always (default) | offline_access | never: when a login gets a refresh token
   --scope "a b"             scopes the client may request
   --name NAME               display name
   --access-ttl S            access-token lifetime, seconds (default 600)
@@ -36,6 +41,9 @@ export async function clientsCommand(config: ServerConfig, args: string[]): Prom
       public: { type: "boolean" },
       auth: { type: "string" },
       grants: { type: "string" },
+      "redirect-uris": { type: "string" },
+      "skip-consent": { type: "boolean" },
+      "refresh-policy": { type: "string" },
       scope: { type: "string" },
       name: { type: "string" },
       "access-ttl": { type: "string" },
@@ -63,6 +71,9 @@ export async function clientsCommand(config: ServerConfig, args: string[]): Prom
     client_name: v.name,
     token_endpoint_auth_method: v.public ? "none" : v.auth,
     grant_types: v.grants?.split(",").map((g) => g.trim()),
+    redirect_uris: v["redirect-uris"]?.split(",").map((u) => u.trim()),
+    skip_consent: v["skip-consent"] ? true : undefined,
+    refresh_token_policy: v["refresh-policy"],
     scope: v.scope,
     access_token_ttl: num(v["access-ttl"]),
     refresh_token_idle_ttl: num(v["idle-ttl"]),

@@ -1,6 +1,13 @@
 import { type Clock, type Queryable, isUniqueViolation } from "@evergreen/db";
 import { randomBytes } from "node:crypto";
-import { AUTH_METHODS, type AuthMethod, type Client, GRANT_TYPES } from "../clients.ts";
+import {
+  AUTH_METHODS,
+  type AuthMethod,
+  type Client,
+  GRANT_TYPES,
+  REFRESH_TOKEN_POLICIES,
+  type RefreshTokenPolicy,
+} from "../clients.ts";
 import { CLIENT_DEFAULTS } from "../config.ts";
 import { CLIENT_SECRET_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-token.ts";
 import { AdminApiError } from "../errors.ts";
@@ -24,6 +31,8 @@ export interface ClientInput {
   rotate_refresh_tokens?: unknown;
   refresh_token_reuse_grace?: unknown;
   max_sessions_per_user?: unknown;
+  skip_consent?: unknown;
+  refresh_token_policy?: unknown;
 }
 
 const bad = (msg: string) => new AdminApiError("invalid_request", msg);
@@ -90,6 +99,13 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
   if (input.rotate_refresh_tokens !== undefined && typeof input.rotate_refresh_tokens !== "boolean") {
     throw bad("rotate_refresh_tokens must be a boolean");
   }
+  if (input.skip_consent !== undefined && typeof input.skip_consent !== "boolean") {
+    throw bad("skip_consent must be a boolean");
+  }
+  const policy = (input.refresh_token_policy ?? base.refresh_token_policy) as RefreshTokenPolicy;
+  if (!REFRESH_TOKEN_POLICIES.includes(policy)) {
+    throw bad(`refresh_token_policy must be one of ${REFRESH_TOKEN_POLICIES.join(", ")}`);
+  }
   const idle = seconds(
     "refresh_token_idle_ttl",
     input.refresh_token_idle_ttl,
@@ -128,6 +144,8 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
       1,
       10000,
     ),
+    skip_consent: (input.skip_consent ?? base.skip_consent) as boolean,
+    refresh_token_policy: policy,
   };
 }
 
@@ -153,6 +171,8 @@ function clientRowValues(
     v.refresh_token_reuse_grace,
     v.max_sessions_per_user,
     now,
+    v.skip_consent,
+    v.refresh_token_policy,
   ];
 }
 
@@ -193,6 +213,8 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
     rotate_refresh_tokens: true,
     refresh_token_reuse_grace: CLIENT_DEFAULTS.refresh_token_reuse_grace,
     max_sessions_per_user: CLIENT_DEFAULTS.max_sessions_per_user,
+    skip_consent: false,
+    refresh_token_policy: "always",
   });
   const secret = v.token_endpoint_auth_method === "none" ? undefined : newSecret();
   try {

@@ -10,19 +10,7 @@ import { grantScope, parseScope } from "../scope.ts";
 import { startSession } from "../tokens/session.ts";
 import type { TokenResponse } from "../tokens/token-response.ts";
 
-/**
- * grant_type=password (RFC 6749 §4.3): first-party login for clients allowed to use it.
- *
- * Throttling, keyed by the exact (case-sensitive) username:
- * - every password grant counts against its address's budget, sized to what scrypt can do;
- * - failures per (username, address): past the limit that pair answers 429 until the window
- *   ends, whatever the password — one address cannot guess on, nor lock anyone else out;
- * - failures per username from all addresses: past the wider limit the account is slowed (one
- *   attempt per address per rate-limit window), never locked, so a distributed guesser is
- *   slowed while the owner's correct password from their own address still works.
- * Hashing runs behind a semaphore (503 temporarily_unavailable when saturated); an unknown
- * username costs the same hash as a known one.
- */
+/** grant_type=password (RFC 6749 §4.3): first-party login for clients allowed to use it. */
 export async function passwordGrant(
   ctx: IssuerContext,
   client: Client,
@@ -35,6 +23,38 @@ export async function passwordGrant(
   const username = requiredParam(params, "username");
   const password = requiredParam(params, "password");
   const scope = grantScope(parseScope(param(params, "scope")), client.scope);
+  const login = await verifyLogin(ctx, username, password, client.client_id, ip);
+  return startSession(ctx, client, login.userId, scope, ip, login.credentialsVersion);
+}
+
+/** A verified login: the user, and the credentials version the password matched. */
+export interface VerifiedLogin {
+  userId: string;
+  /** Stamped on what the login creates, so a password change ends it (migration 0002). */
+  credentialsVersion: number;
+}
+
+/**
+ * Checks a username and password, for the password grant and the login page alike; throws
+ * `invalid_grant` for a wrong username or password.
+ *
+ * Throttling, keyed by the exact (case-sensitive) username:
+ * - every password grant counts against its address's budget, sized to what scrypt can do;
+ * - failures per (username, address): past the limit that pair answers 429 until the window
+ *   ends, whatever the password — one address cannot guess on, nor lock anyone else out;
+ * - failures per username from all addresses: past the wider limit the account is slowed (one
+ *   attempt per address per rate-limit window), never locked, so a distributed guesser is
+ *   slowed while the owner's correct password from their own address still works.
+ * Hashing runs behind a semaphore (503 temporarily_unavailable when saturated); an unknown
+ * username costs the same hash as a known one.
+ */
+export async function verifyLogin(
+  ctx: IssuerContext,
+  username: string,
+  password: string,
+  clientId: string,
+  ip: string,
+): Promise<VerifiedLogin> {
   const rl = ctx.config.rateLimit;
   const address = addressKey(ip);
   await ctx.limiter.consume(`password:${address}`, rl.passwordPerIp, rl.windowSeconds);
@@ -60,7 +80,7 @@ export async function passwordGrant(
       at: ctx.clock.now(),
       type: "login_failed",
       userId: user?.id ?? null,
-      clientId: client.client_id,
+      clientId,
       ip,
       detail: { reason: user ? "wrong password" : "unknown username" },
     });
@@ -76,5 +96,5 @@ export async function passwordGrant(
   // guesser a fresh per-username budget.
   await ctx.limiter.forgive(pairKey);
   ctx.metrics.logins.inc({ outcome: "ok" });
-  return startSession(ctx, client, user!.id, scope, ip, user!.credentials_version);
+  return { userId: user!.id, credentialsVersion: user!.credentials_version };
 }

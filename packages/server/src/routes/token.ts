@@ -4,7 +4,9 @@ import { authenticateClient } from "../client-auth.ts";
 import type { IssuerContext } from "../context.ts";
 import { OAuthError } from "../errors.ts";
 import { formParams, param } from "../form-body.ts";
+import { authorizationCodeGrant } from "../grants/authorization-code.ts";
 import { clientCredentialsGrant } from "../grants/client-credentials.ts";
+import { deviceCodeGrant } from "../grants/device-code.ts";
 import { passwordGrant } from "../grants/password.ts";
 import { refreshTokenGrant } from "../grants/refresh-token.ts";
 import { rateLimitHeaders } from "../rate-limit/limiter.ts";
@@ -13,6 +15,8 @@ const GRANTS = {
   password: passwordGrant,
   refresh_token: refreshTokenGrant,
   client_credentials: clientCredentialsGrant,
+  authorization_code: authorizationCodeGrant,
+  "urn:ietf:params:oauth:grant-type:device_code": deviceCodeGrant,
 } as const;
 
 /** POST /token (RFC 6749 §3.2). */

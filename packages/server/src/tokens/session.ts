@@ -4,13 +4,19 @@ import type { IssuerContext } from "../context.ts";
 import { OAuthError } from "../errors.ts";
 import { REFRESH_TOKEN_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-token.ts";
 import { tokenQueries } from "../queries.ts";
+import { issuesRefreshToken } from "./refresh-policy.ts";
 import { type TokenResponse, accessTokenFor, tokenResponse } from "./token-response.ts";
 
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
 
+export interface SessionOptions {
+  /** The family id to use, when the caller must know it beforehand (authorization codes). */
+  familyId?: string;
+}
+
 /**
  * A successful login: a new family (session, `sid`) with its first refresh token when the
- * client may refresh, and an access token. Enforces the client's cap on live sessions per user.
+ * client's refresh-token policy allows one, and an access token. Enforces the client's cap on live sessions per user.
  * `credentialsVersion` is the user's version the login verified: if the password changed since,
  * no session is created (invalid_grant).
  */
@@ -21,13 +27,14 @@ export async function startSession(
   scope: string,
   ip: string,
   credentialsVersion: number,
+  options: SessionOptions = {},
 ): Promise<TokenResponse> {
   const now = ctx.clock.now();
   const key = ctx.keys.current();
   const jti = randomUUID();
   const accessExpiresAt = addSeconds(now, client.access_token_ttl);
 
-  if (!client.grant_types.includes("refresh_token")) {
+  if (!issuesRefreshToken(client, scope)) {
     const at = accessTokenFor(
       ctx,
       { sub: userId, clientId: client.client_id, scope, jti, issuedAt: now, expiresAt: accessExpiresAt },
@@ -36,7 +43,7 @@ export async function startSession(
     return tokenResponse(now, at, accessExpiresAt, scope);
   }
 
-  const familyId = randomUUID();
+  const familyId = options.familyId ?? randomUUID();
   const refreshToken = newOpaqueToken(REFRESH_TOKEN_PREFIX);
   const absoluteExpiresAt = addSeconds(now, client.refresh_token_absolute_ttl);
   const idleExpiresAt = new Date(

@@ -10,6 +10,8 @@ export interface TokenResponse {
   refresh_token?: string;
   /** Omitted when empty (RFC 6749 §5.1 makes it optional). */
   scope?: string;
+  /** OpenID Connect ID token (authorization code grant with the `openid` scope). */
+  id_token?: string;
 }
 
 export interface AccessTokenFacts {
