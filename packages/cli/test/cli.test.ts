@@ -62,18 +62,36 @@ function serve(env: Record<string, string>): Promise<{ child: ChildProcess; stde
   let stderr = "";
   const timer = budget(child, "evergreen serve (starting)");
   return new Promise((ok, fail) => {
+    let listening = false;
     child.stderr!.on("data", (d) => {
       stderr += d;
-      if (stderr.includes("listening on")) {
+      if (listening || !stderr.includes("listening on")) return;
+      listening = true;
+      // The banner (admin token included) is written right after "listening on", possibly in a
+      // later chunk: wait until the server answers /readyz, by when the whole banner has arrived.
+      void untilReady(`http://127.0.0.1:${env.PORT}`).then(() => {
         clearTimeout(timer);
         ok({ child, stderr: () => stderr });
-      }
+      }, fail);
     });
     child.on("exit", (code) => {
       clearTimeout(timer);
       fail(new Error(`serve exited ${code}: ${stderr}`));
     });
   });
+}
+
+async function untilReady(url: string): Promise<void> {
+  const deadline = Date.now() + PROCESS_BUDGET_MS;
+  for (;;) {
+    const status = await fetch(`${url}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return new Promise((r) => setImmediate(r));
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${PROCESS_BUDGET_MS} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** SIGTERM, and SIGKILL if the server has not exited within the process budget. */

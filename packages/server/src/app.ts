@@ -102,7 +102,6 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   const store = config.redisUrl
     ? new FallbackRateLimitStore(
         new RedisRateLimitStore(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs }),
-        clock,
         app.log,
         metrics.rateLimitStoreFallback,
       )

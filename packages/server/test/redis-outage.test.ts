@@ -2,10 +2,10 @@
  * Redis taken away under two issuers that share rate limits through it, via a TCP proxy the
  * test controls. The token endpoint keeps answering (limits fall back to each process's
  * memory), the switch is logged once and counted, and once Redis is back the two processes
- * share one count again.
+ * share one count again. (The harness sets a 2 s Redis timeout so a loaded machine does not
+ * trip it; a frozen Redis trips any.)
  */
 import { Writable } from "node:stream";
-import { ManualClock } from "@evergreen/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, type TestIssuer, createTestDatabase, startTestIssuer } from "./harness.ts";
 import { type TestUser, createClient, createUser, expectOAuthError, login } from "./helpers.ts";
@@ -41,7 +41,6 @@ describe("Redis outage under two issuers sharing rate limits", () => {
   let proxy: TcpProxy;
   let a: TestIssuer;
   let b: TestIssuer;
-  let clock: ManualClock;
   let user: TestUser;
   const linesA: Record<string, unknown>[] = [];
 
@@ -63,7 +62,6 @@ describe("Redis outage under two issuers sharing rate limits", () => {
   beforeAll(async () => {
     testDb = await createTestDatabase("pglite");
     proxy = await TcpProxy.start(6379);
-    clock = new ManualClock();
     const env = {
       REDIS_URL: proxy.wrap("redis://127.0.0.1:6379"),
       EVERGREEN_RATE_LIMIT_PER_CLIENT: String(LIMIT),
@@ -74,8 +72,8 @@ describe("Redis outage under two issuers sharing rate limits", () => {
         done();
       },
     });
-    a = await startTestIssuer({ db: testDb, clock, env: { ...env, LOG_LEVEL: "info" }, logStream });
-    b = await startTestIssuer({ db: testDb, clock, env });
+    a = await startTestIssuer({ db: testDb, env: { ...env, LOG_LEVEL: "info" }, logStream });
+    b = await startTestIssuer({ db: testDb, env });
     user = await createUser(a);
     await waitReady([a, b]);
   });
@@ -92,6 +90,9 @@ describe("Redis outage under two issuers sharing rate limits", () => {
   });
 
   it("Redis stopped: token requests keep answering from memory, logged once, counted; shared again once it is back", async () => {
+    const count = (event: string) => linesA.filter((l) => l.event === event).length;
+    const fallbacksLogged = count("rate_limit_store_fallback");
+    const recoveriesLogged = count("rate_limit_store_recovered");
     await proxy.stop();
     const client = await freshClient();
     // Every request still gets an answer: the limits fail open to this process's memory.
@@ -106,8 +107,8 @@ describe("Redis outage under two issuers sharing rate limits", () => {
     expect(await fallbackCount(a)).toBeGreaterThanOrEqual(LIMIT + 1);
     expect(await fallbackCount(b)).toBeGreaterThanOrEqual(8);
     const fallbackLines = linesA.filter((l) => l.event === "rate_limit_store_fallback");
-    expect(fallbackLines.length).toBe(1);
-    expect(Number(fallbackLines[0]!.level)).toBe(40);
+    expect(fallbackLines.length).toBe(fallbacksLogged + 1);
+    expect(Number(fallbackLines.at(-1)!.level)).toBe(40);
     // Not ready while a configured dependency is away, though requests are still answered.
     const ready = await readyStatus(a);
     expect(ready.status).toBe(503);
@@ -118,9 +119,9 @@ describe("Redis outage under two issuers sharing rate limits", () => {
     await proxy.restore();
     await waitReady([a, b]);
     expect(await sharedCount()).toBe(true);
-    expect(linesA.filter((l) => l.event === "rate_limit_store_recovered").length).toBe(1);
+    expect(count("rate_limit_store_recovered")).toBe(recoveriesLogged + 1);
     // Still one fallback line for the whole outage.
-    expect(linesA.filter((l) => l.event === "rate_limit_store_fallback").length).toBe(1);
+    expect(count("rate_limit_store_fallback")).toBe(fallbacksLogged + 1);
   }, 120_000);
 
   it("Redis frozen: commands time out and the request is answered from memory, not stalled", async () => {
@@ -132,8 +133,7 @@ describe("Redis outage under two issuers sharing rate limits", () => {
     expect(await fallbackCount(a)).toBeGreaterThan(before);
 
     await proxy.restore();
-    // The connection never dropped: Redis is tried again once the back-off (on the injected clock) has passed.
-    clock.advance(2);
+    // The connection never dropped: the next check simply finds Redis answering again.
     await waitReady([a, b]);
     expect(await sharedCount()).toBe(true);
   }, 120_000);

@@ -1,38 +1,30 @@
-import type { Clock } from "@evergreen/db";
 import type { FastifyBaseLogger } from "fastify";
 import type { Counter } from "prom-client";
 import { MemoryRateLimitStore } from "./memory-store.ts";
 import type { RedisRateLimitStore } from "./redis-store.ts";
 import type { RateLimitStore } from "./store.ts";
 
-/** After a failed Redis command, how long to answer from memory before trying Redis again (ms). */
-const RETRY_PRIMARY_AFTER_MS = 1_000;
-
 /**
  * Redis-backed limits that fail open: while Redis is unreachable (disconnected, or a command
  * times out), every operation is answered by this process's in-memory store, so a Redis outage
  * never takes the token endpoint down: limits only stop being shared between processes. The
  * switch is logged once each way and every operation answered from memory is counted.
- * Redis is used again as soon as it reconnects (or a second after a timeout on a live connection).
+ * Every operation tries Redis while the connection is up, so one slow answer costs one request
+ * its shared count, not the following ones, and Redis is used again as soon as it answers; a
+ * frozen Redis costs each request the command timeout, a disconnected one nothing.
  */
 export class FallbackRateLimitStore implements RateLimitStore {
   readonly #memory = new MemoryRateLimitStore();
   #degraded = false;
-  #retryAt = 0;
 
   private readonly redis: RedisRateLimitStore;
-  private readonly clock: Clock;
   private readonly log: FastifyBaseLogger;
   private readonly fallbacks: Counter;
 
-  constructor(redis: RedisRateLimitStore, clock: Clock, log: FastifyBaseLogger, fallbacks: Counter) {
+  constructor(redis: RedisRateLimitStore, log: FastifyBaseLogger, fallbacks: Counter) {
     this.redis = redis;
-    this.clock = clock;
     this.log = log;
     this.fallbacks = fallbacks;
-    redis.onReady(() => {
-      this.#retryAt = 0;
-    });
   }
 
   /**
@@ -65,8 +57,7 @@ export class FallbackRateLimitStore implements RateLimitStore {
   }
 
   async #run<T>(op: (store: RateLimitStore) => Promise<T>): Promise<T> {
-    const now = this.clock.now().getTime();
-    if (this.redis.connected && (!this.#degraded || now >= this.#retryAt)) {
+    if (this.redis.connected) {
       try {
         const result = await op(this.redis);
         if (this.#degraded) {
@@ -78,7 +69,6 @@ export class FallbackRateLimitStore implements RateLimitStore {
         }
         return result;
       } catch (err) {
-        this.#retryAt = now + RETRY_PRIMARY_AFTER_MS;
         this.#enterFallback((err as Error)?.message);
       }
     } else {

@@ -53,11 +53,6 @@ export class RedisRateLimitStore implements RateLimitStore {
     return connected;
   }
 
-  /** Calls `listener` each time the connection is (re)established. */
-  onReady(listener: () => void): void {
-    this.#redis.on("ready", listener);
-  }
-
   async ping(): Promise<void> {
     await this.#timed(this.#redis.ping());
   }
