@@ -10,7 +10,7 @@ const MAIN = resolve(import.meta.dirname, "../src/main.ts");
 // Every test here starts node + tsx (+ PGlite) several times; on a loaded 2-core machine one
 // start can take tens of seconds. Budgets are generous so only a real hang fails.
 /** Per test: several process starts in a row. */
-const TEST_BUDGET_MS = 300_000;
+const TEST_BUDGET_MS = 600_000;
 /** One command or one server start. */
 const PROCESS_BUDGET_MS = 120_000;
 
