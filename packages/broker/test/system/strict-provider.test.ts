@@ -5,7 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StrictProvider, startStrictProvider } from "./support/strict-provider.ts";
 
-async function refresh(p: StrictProvider, refreshToken: string, init: { json?: boolean; basic?: string } = {}) {
+async function refresh(
+  p: StrictProvider,
+  refreshToken: string,
+  init: { json?: boolean; basic?: string } = {},
+) {
   const headers: Record<string, string> = {
     "content-type": init.json ? "application/json" : "application/x-www-form-urlencoded",
   };
@@ -27,7 +31,12 @@ async function refresh(p: StrictProvider, refreshToken: string, init: { json?: b
 describe("strict provider", () => {
   let p: StrictProvider;
   beforeAll(async () => {
-    p = await startStrictProvider({ latencyMs: [0, 5], accessTokenTtl: 60, clientId: "c", clientSecret: "s" });
+    p = await startStrictProvider({
+      latencyMs: [0, 5],
+      accessTokenTtl: 60,
+      clientId: "c",
+      clientSecret: "s",
+    });
   });
   afterAll(() => p.close());
 
