@@ -1,5 +1,6 @@
 import type { Database } from "./database.ts";
 import { issuerSchema } from "./migrations/0001_issuer.ts";
+import { brokerSchema } from "./migrations/0004_broker.ts";
 
 export interface Migration {
   version: number;
@@ -8,7 +9,10 @@ export interface Migration {
 }
 
 /** Every schema change, in order. Append; never edit a released one. */
-export const migrations: Migration[] = [{ version: 1, name: "issuer", sql: issuerSchema }];
+export const migrations: Migration[] = [
+  { version: 1, name: "issuer", sql: issuerSchema },
+  { version: 4, name: "broker", sql: brokerSchema },
+];
 
 // Any constant works; it only has to be the same in every process that migrates.
 const MIGRATION_LOCK = 0x65766772;

@@ -33,14 +33,11 @@ function paging(req: FastifyRequest): [number, number] {
 }
 
 /**
- * The admin API under /admin, authorised by `Authorization: Bearer $EVERGREEN_ADMIN_TOKEN`.
- * Users, clients, a user's sessions, signing keys, the audit trail.
+ * Guards every route of the plugin `app` with the admin token (compared as SHA-256 digests in
+ * constant time) and marks its responses `no-store`. The broker's admin routes use it too.
  */
-export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerContext; adminToken: string }) {
-  const { ctx } = opts;
-  const { db, clock } = ctx;
-  const expected = sha256(opts.adminToken);
-
+export function requireAdminToken(app: FastifyInstance, adminToken: string): void {
+  const expected = sha256(adminToken);
   app.addHook("onRequest", async (req) => {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
     if (!m || !digestsEqual(sha256(m[1]!), expected)) {
@@ -50,6 +47,16 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
   app.addHook("onSend", async (_req, reply) => {
     reply.header("Cache-Control", "no-store");
   });
+}
+
+/**
+ * The admin API under /admin, authorised by `Authorization: Bearer $EVERGREEN_ADMIN_TOKEN`.
+ * Users, clients, a user's sessions, signing keys, the audit trail.
+ */
+export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerContext; adminToken: string }) {
+  const { ctx } = opts;
+  const { db, clock } = ctx;
+  requireAdminToken(app, opts.adminToken);
 
   app.post("/admin/users", async (req, reply) =>
     reply.code(201).send(await createUser(db, clock, body(req))),
