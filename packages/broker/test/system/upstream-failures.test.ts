@@ -95,7 +95,7 @@ describe("upstream failures: state, backoff, events, webhooks, stored tokens unt
 
   it("500, timeout and garbage degrade the connection and keep serving the old still-valid token", () => {
     for (const mode of ["error_500", "hang", "garbage"] as const) {
-      const { view, token } = firstDegraded[mode];
+      const { view, token, at } = firstDegraded[mode];
       expect(view.status, mode).toBe("degraded");
       expect(view.failure_count, mode).toBeGreaterThanOrEqual(1);
       expect(Number(view.generation), mode).toBe(1);
@@ -103,7 +103,7 @@ describe("upstream failures: state, backoff, events, webhooks, stored tokens unt
       expect(token.status, `${mode}: ${token.text}`).toBe(200);
       expect(token.body.access_token, mode).toBe(conn[mode].grant.access_token);
       expect(token.body.generation, mode).toBe(1);
-      expect(sys.provider.isLive(token.body.access_token, Date.now(), 0)).toBe(true);
+      expect(sys.provider.isLive(token.body.access_token, at, 2), mode).toBe(true);
     }
     expect(firstDegraded.hang.view.last_error).toMatch(/timeout/i);
     expect(firstDegraded.error_500.view.last_error).toMatch(/500/);

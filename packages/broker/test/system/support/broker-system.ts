@@ -99,7 +99,7 @@ export async function registerProvider(
     token_url: provider.url,
     ...(provider.options.clientId ? { client_id: provider.options.clientId } : {}),
     ...(provider.options.clientSecret ? { client_secret: provider.options.clientSecret } : {}),
-    auth_style: "basic",
+    auth_style: provider.options.clientId ? "basic" : "body",
     body_format: "form",
     refresh_ahead: 5,
     default_ttl: provider.options.accessTokenTtl,
