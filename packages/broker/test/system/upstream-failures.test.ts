@@ -191,6 +191,21 @@ describe("upstream failures: state, backoff, events, webhooks, stored tokens unt
     }
   });
 
+  it("once the old token has expired while degraded: never a stale token, never a 500, no bypass of the backoff", async () => {
+    const c = conn.error_500;
+    expect(Date.now()).toBeGreaterThan(c.grant.expiresAtMs);
+    const before = sys.provider.requestsFor(c.grant.grantId).length;
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(await sys.api.token(c.id, apiKey, 1));
+    for (const res of answers) {
+      expect(res.status, res.text).not.toBe(500);
+      if (res.status === 200) expect(expiresAtMs(res.body.expires_at)).toBeGreaterThan(Date.now());
+      expect(res.text).not.toContain(c.grant.access_token);
+    }
+    // ten consumer calls do not turn into ten upstream calls to a failing provider
+    expect(sys.provider.requestsFor(c.grant.grantId).length - before).toBeLessThanOrEqual(2);
+  });
+
   it("recovers when the provider heals: one rotation with the stored token, recovered event and webhook, no reuse", async () => {
     for (const mode of ["error_500", "hang", "garbage", "rate_limited"] as const)
       sys.provider.setGrantMode(conn[mode].grant.grantId, undefined);
