@@ -91,6 +91,12 @@ describe("a worker killed (SIGKILL) in the middle of refreshes", () => {
     await sys?.close();
   }, 60_000);
 
+  it("really killed the worker mid-call (the provider rotated for a dead process)", () => {
+    const lost = sys.provider.requests.filter((r) => r.outcome === "rotated" && r.clientGone);
+    expect(lost.length, "rotations whose answer went to the killed worker").toBeGreaterThanOrEqual(1);
+    expect(views.filter((v) => v.status === "needs_reauth").length).toBeGreaterThanOrEqual(lost.length);
+  });
+
   it("left nothing refreshing, degraded or in error", () => {
     const statuses = new Set(views.map((v) => v.status));
     expect([...statuses].filter((s) => s !== "active" && s !== "needs_reauth")).toEqual([]);
