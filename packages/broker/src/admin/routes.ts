@@ -19,6 +19,7 @@ import {
 } from "../providers/store.ts";
 import { PROVIDER_TEMPLATES } from "../providers/templates.ts";
 import { refreshNow } from "../refresh/on-demand.ts";
+import { rotateBrokerKeys } from "../rotate-keys.ts";
 import { connectionQueries, type ConnectionRow, run } from "../queries.ts";
 import { createWebhook, deleteWebhook, getWebhook, listDeliveries, listWebhooks } from "../webhooks/store.ts";
 
@@ -122,6 +123,11 @@ export async function brokerAdminRoutes(
     await deleteApiKey(db, req.params.id);
     return reply.code(204).send();
   });
+
+  app.post("/admin/broker/keys/rotate", async () => ({
+    key_id: ring.current.id,
+    ...(await rotateBrokerKeys(db, ring)),
+  }));
 
   app.post("/admin/webhooks", async (req, reply) =>
     reply.code(201).send(await createWebhook(db, ring, clock, body(req))),

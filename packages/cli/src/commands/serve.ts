@@ -51,7 +51,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   }
   if (!config.encryptionKey) {
     out(
-      "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys are sealed with a development key.",
+      "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys and broker tokens are sealed with a development key.",
     );
   }
   const stop = async (signal: string) => {
