@@ -394,6 +394,12 @@ export const connectionQueries = {
              AND (lease_expires_at IS NULL OR lease_expires_at <= $1)`,
     values: [now],
   }),
+  /** The earliest scheduled refresh (the worker sleeps until then when it is sooner than a poll). */
+  nextDue: (): Query => ({
+    name: "broker_connection_next_due",
+    text: `SELECT min(next_refresh_at) AS at FROM broker_connections WHERE status IN ('active', 'degraded', 'refreshing')`,
+    values: [],
+  }),
   /** A batch of connections sealed under another key than `keyId` (key rotation). */
   sealedWithOtherKey: ({ keyId, limit }: { keyId: string; limit: number }): Query => ({
     name: "broker_connection_other_key",
