@@ -59,7 +59,7 @@ describe("upstream failures: state, backoff, events, webhooks, stored tokens unt
         expires_at: grant.expires_at,
         metadata: { mode },
       });
-      conn[mode] = { id: created.id, grant };
+      conn[mode] = { id: created.id, grant, createdAt: Date.now() };
     }
     // watch each connection until its first failure shows, and ask for a token right then
     await Promise.all(

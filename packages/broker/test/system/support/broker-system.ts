@@ -110,6 +110,8 @@ export async function registerProvider(
 export interface SeededConnection {
   id: string;
   grant: SeededGrant;
+  /** when the broker answered the creation (ms) */
+  createdAt: number;
 }
 
 /**
@@ -138,7 +140,7 @@ export async function createConnections(
           expires_at: grant.expires_at,
           metadata: { grant: grant.grantId, i },
         });
-        out[i] = { id: res.id, grant };
+        out[i] = { id: res.id, grant, createdAt: Date.now() };
       }
     }),
   );
