@@ -297,7 +297,8 @@ export async function brokerCommand(config: ServerConfig, args: string[]): Promi
   const parsed = parse(args, {}, BROKER_HELP);
   if (!parsed) return 0;
   if (parsed.positionals[0] !== "worker") return usage(BROKER_HELP);
-  const { db, close } = await openCommandDatabase(config);
+  // A worker keeps one connection for LISTEN and runs many refreshes at once: the server's pool size.
+  const { db, close } = await openCommandDatabase(config, { poolSize: config.dbPoolSize });
   let stopWorker: () => Promise<void>;
   try {
     stopWorker = await runBrokerWorker({
