@@ -312,7 +312,10 @@ export const connectionQueries = {
   }),
   /**
    * The fenced success write: only the holder of this lease, on the generation it claimed, may
-   * store new tokens. A missing refresh token (`refresh` null) keeps the stored one.
+   * store new tokens. A missing refresh token (`refresh` null) keeps the stored one. One
+   * statement (atomic on its own) also records the `refreshed` event (and `recovered` after
+   * failures), queues their webhook deliveries and notifies waiting consumers: one round trip
+   * per refresh. No row comes back when the fence refused the write, and then nothing happened.
    */
   writeSuccess: (c: {
     id: string;
@@ -326,15 +329,37 @@ export const connectionQueries = {
     nextRefreshAt: Date;
     lastResponse: Buffer | null;
     now: Date;
+    eventId: string;
+    recoveredEventId: string;
+    recovered: boolean;
+    upstreamStatus: number;
+    durationMs: number;
   }): Query => ({
     name: "broker_connection_write_success",
-    text: `UPDATE broker_connections SET status = 'active', reason = NULL, access_token = $4,
+    text: `WITH w AS (UPDATE broker_connections SET status = 'active', reason = NULL, access_token = $4,
              refresh_token = COALESCE($5, refresh_token), token_type = $6, key_id = $7, expires_at = $8,
              next_refresh_at = $9, last_response = $10, generation = generation + 1, failure_count = 0,
              last_error = NULL, last_refreshed_at = $11, lease_token = NULL, lease_owner = NULL,
              lease_expires_at = NULL, intent_at = NULL, updated_at = $11
            WHERE id = $1 AND lease_token = $2 AND generation = $3
-           RETURNING generation, expires_at`,
+           RETURNING id, provider, generation, expires_at),
+         ev AS (
+           SELECT * FROM (VALUES ($12::uuid, 'refreshed'), ($13::uuid, 'recovered')) AS t (event_id, type)
+           WHERE t.type = 'refreshed' OR $14::boolean),
+         e AS (
+           INSERT INTO broker_events (event_id, connection_id, type, generation, upstream_status, duration_ms, error, at)
+           SELECT ev.event_id, w.id, ev.type, w.generation, $15::int, $16::int, NULL, $11 FROM w, ev),
+         d AS (
+           INSERT INTO broker_webhook_deliveries (webhook_id, event_id, event_type, payload, status, next_attempt_at,
+             created_at)
+           SELECT h.id, ev.event_id, ev.type,
+             jsonb_build_object('id', ev.event_id, 'type', ev.type, 'connection_id', w.id, 'provider', w.provider,
+               'generation', w.generation, 'status', 'active', 'reason', NULL, 'upstream_status', $15::int,
+               'error', NULL, 'at', $17::text),
+             'pending', $11, $11
+           FROM w, ev, broker_webhooks h WHERE cardinality(h.events) = 0 OR ev.type = ANY (h.events)),
+         n AS (SELECT pg_notify('${BROKER_CHANNEL}', 'changed:' || w.id) FROM w)
+       SELECT w.generation, w.expires_at, (SELECT count(*) FROM n) AS notified FROM w`,
     values: [
       c.id,
       c.leaseToken,
@@ -347,6 +372,12 @@ export const connectionQueries = {
       c.nextRefreshAt,
       c.lastResponse,
       c.now,
+      c.eventId,
+      c.recoveredEventId,
+      c.recovered,
+      c.upstreamStatus,
+      c.durationMs,
+      c.now.toISOString(),
     ],
   }),
   /**

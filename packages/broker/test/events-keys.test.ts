@@ -132,6 +132,40 @@ describe.each(DATABASES)("broker events, webhooks and keys on %s", (kind) => {
     }
   });
 
+  it("queues a webhook for a successful refresh in the same statement that writes it", async () => {
+    const receiver = await startReceiver([]);
+    try {
+      const hook = await tb.admin("POST", "/admin/webhooks", { url: receiver.url, events: ["refreshed"] });
+      const c = await setup(3600);
+      const refreshed = await tb.admin("POST", `/admin/connections/${c.id}/refresh`);
+      expect(refreshed.body).toMatchObject({ outcome: "refreshed", generation: 2 });
+      expect(await dispatchWebhooks(tb.broker.ctx)).toBe(1);
+      const [got] = receiver.received as [Received];
+      expect(verifyWebhook(hook.body.secret, got.body, got.headers["evergreen-signature"] as string)).toBe(
+        true,
+      );
+      expect(JSON.parse(got.body)).toMatchObject({
+        type: "refreshed",
+        connection_id: c.id,
+        provider: c.provider,
+        generation: 2,
+        status: "active",
+        upstream_status: 200,
+      });
+      const events = (await tb.admin("GET", `/admin/connections/${c.id}/events`)).body;
+      expect(events[0]).toMatchObject({
+        type: "refreshed",
+        generation: 2,
+        upstream_status: 200,
+        error: null,
+      });
+      expect(events[0].event_id).toBe(got.headers["evergreen-event-id"]);
+      await tb.admin("DELETE", `/admin/webhooks/${hook.body.id}`);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it("re-seals every token and secret under the newest key (keys rotate-broker)", async () => {
     const c = await setup(3600);
     const dev = parseKeyRing(undefined).current.key.toString("base64");

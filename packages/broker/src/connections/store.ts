@@ -149,7 +149,10 @@ export async function createConnection(
         now,
       }),
     );
-    await run(tx, eventQueries.notify({ payload: `due:${id}` }));
+    // Wake the workers only for a connection due already; the rest they find on schedule.
+    if (rows[0]!.next_refresh_at.getTime() <= now.getTime()) {
+      await run(tx, eventQueries.notify({ payload: `due:${id}` }));
+    }
     return rows[0]!;
   });
   return toPublicConnection(row);
@@ -223,7 +226,9 @@ export async function reauthConnection(
     );
     if (!rows[0]) throw new AdminApiError("not_found", "no such connection");
     await run(tx, eventQueries.notify({ payload: `changed:${current.id}` }));
-    await run(tx, eventQueries.notify({ payload: `due:${current.id}` }));
+    if (rows[0].next_refresh_at.getTime() <= now.getTime()) {
+      await run(tx, eventQueries.notify({ payload: `due:${current.id}` }));
+    }
     return rows[0];
   });
   return toPublicConnection(row);

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Queryable } from "@evergreen/db";
 import type { BrokerContext } from "../context.ts";
@@ -109,46 +110,33 @@ export async function refreshClaimed(ctx: BrokerContext, row: ClaimedRow): Promi
   const now = clock.now();
   if (outcome.kind === "success") {
     const access = outcome.accessToken;
-    const written = await ctx.db.transaction(async (tx) => {
-      const res = await run<{ generation: number; expires_at: Date }>(
-        tx,
-        connectionQueries.writeSuccess({
-          ...fence,
-          access: sealString(ring, row.id, "access_token", access),
-          refresh: outcome.refreshToken
-            ? sealString(ring, row.id, "refresh_token", outcome.refreshToken)
-            : null,
-          tokenType: outcome.tokenType,
-          keyId: ring.current.id,
-          expiresAt: outcome.expiresAt,
-          nextRefreshAt: nextRefreshAt({
-            now,
-            expiresAt: outcome.expiresAt,
-            refreshAhead: provider.refresh_ahead,
-            random: ctx.random,
-          }),
-          lastResponse: sealString(ring, row.id, "last_response", JSON.stringify(outcome.sanitized)),
+    const { rows } = await run<{ generation: number; expires_at: Date }>(
+      ctx.db,
+      connectionQueries.writeSuccess({
+        ...fence,
+        access: sealString(ring, row.id, "access_token", access),
+        refresh: outcome.refreshToken
+          ? sealString(ring, row.id, "refresh_token", outcome.refreshToken)
+          : null,
+        tokenType: outcome.tokenType,
+        keyId: ring.current.id,
+        expiresAt: outcome.expiresAt,
+        nextRefreshAt: nextRefreshAt({
           now,
+          expiresAt: outcome.expiresAt,
+          refreshAhead: provider.refresh_ahead,
+          random: ctx.random,
         }),
-      );
-      const w = res.rows[0];
-      if (!w) return undefined;
-      const base = {
-        connectionId: row.id,
-        provider: provider.name,
-        generation: w.generation,
-        status: "active",
-        reason: null,
+        lastResponse: sealString(ring, row.id, "last_response", JSON.stringify(outcome.sanitized)),
+        now,
+        eventId: randomUUID(),
+        recoveredEventId: randomUUID(),
+        recovered: row.failure_count > 0,
         upstreamStatus: outcome.status,
         durationMs,
-        error: null,
-        at: now,
-      };
-      await recordEvent(tx, { ...base, type: "refreshed" });
-      if (row.failure_count > 0) await recordEvent(tx, { ...base, type: "recovered" });
-      await notifyChanged(tx, row.id);
-      return w;
-    });
+      }),
+    );
+    const written = rows[0];
     if (!written) {
       ctx.metrics.refreshes.inc({ provider: provider.name, outcome: "fenced" });
       ctx.log.warn(
