@@ -160,7 +160,32 @@ async function runOnce(workerCount: number) {
         windows.push((k - lo) / 10);
       }
     const sortedWindows = [...windows].sort((a, b) => a - b);
+    // every reuse explained: what happened to the rotation before it, and how long after it came
+    const reuses = [];
+    for (const g of provider.grants.values()) {
+      if (g.reuses === 0) continue;
+      const reqs = provider.requestsFor(g.id);
+      const reuse = reqs.find((r) => r.outcome === "reuse")!;
+      const before = reqs.filter((r) => r.outcome === "rotated" && r.receivedAt <= reuse.receivedAt).at(-1);
+      reuses.push({
+        grant: g.id,
+        requests: reqs.length,
+        rotation_answer: before ? (before.clientGone ? "client gone before the answer" : "answered") : "none",
+        rotation_took_ms: before && before.answeredAt ? before.answeredAt - before.receivedAt : null,
+        reuse_after_rotation_ms: before ? reuse.receivedAt - before.receivedAt : null,
+      });
+    }
     const late = lateness.filter((s) => s <= 0).length;
+    if (provider.reuseCount > 0 || missing > 0)
+      for (const w of workers) {
+        const lines = w
+          .output()
+          .split("\n")
+          .filter((l) => /"level":(40|50|60)/.test(l));
+        process.stderr.write(
+          `  ${w.name}: ${lines.length} warn/error lines, last ones:\n${lines.slice(-8).join("\n")}\n`,
+        );
+      }
     return {
       workers: workerCount,
       connections: N,
@@ -177,6 +202,7 @@ async function runOnce(workerCount: number) {
       reuse: provider.reuseCount,
       revoked_grants: [...provider.grants.values()].filter((g) => g.revokedAt !== undefined).length,
       provider_requests: provider.requests.length,
+      reuse_details: reuses.slice(0, 50),
       lateness_s: {
         min: r2(lateness[0] ?? Number.NaN),
         p1: r2(pct(lateness, 1)),
