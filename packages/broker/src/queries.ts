@@ -279,19 +279,23 @@ export const connectionQueries = {
            RETURNING ${C_COLUMNS}, due.old_lease IS NOT NULL AS stolen`,
     values: [c.now, c.leaseUntil, c.owner, c.limit],
   }),
-  /** The same claim for one connection, due or not (a consumer's or an admin's refresh now). */
-  claimOne: (c: { id: string; now: Date; leaseUntil: Date; owner: string }): Query => ({
+  /**
+   * The same claim for one connection, due or not (a consumer's or an admin's refresh now),
+   * only while its token still expires before `needBefore`: a consumer that read the row just
+   * before another refresh landed does not refresh a second time.
+   */
+  claimOne: (c: { id: string; now: Date; leaseUntil: Date; owner: string; needBefore: Date }): Query => ({
     name: "broker_connection_claim_one",
     text: `WITH one AS (
              SELECT id, lease_token AS old_lease FROM broker_connections
              WHERE id = $1 AND status IN ('active', 'degraded', 'refreshing')
-               AND (lease_expires_at IS NULL OR lease_expires_at <= $2)
+               AND (lease_expires_at IS NULL OR lease_expires_at <= $2) AND expires_at < $5
              FOR UPDATE SKIP LOCKED)
            UPDATE broker_connections c SET lease_token = gen_random_uuid(), lease_owner = $4,
              lease_expires_at = $3, status = 'refreshing', updated_at = $2
            FROM one WHERE c.id = one.id
            RETURNING ${C_COLUMNS}, one.old_lease IS NOT NULL AS stolen`,
-    values: [c.id, c.now, c.leaseUntil, c.owner],
+    values: [c.id, c.now, c.leaseUntil, c.owner, c.needBefore],
   }),
   /**
    * Commits the refresh intent right before the upstream call, fenced like the final write, and

@@ -68,6 +68,7 @@ describe.each(DATABASES)("broker worker on %s", (kind) => {
         now,
         owner,
         leaseUntil: new Date(now.getTime() + ctx.config.leaseMs),
+        needBefore: new Date("9999-12-31T00:00:00Z"),
       }),
     );
     expect(rows[0]).toBeDefined();

@@ -96,7 +96,8 @@ export async function readToken(
         body: { status: row.status, reason },
       };
     }
-    const outcome = await refreshNow(ctx, row.id, waitLeft, row.lease_expires_at);
+    const needBefore = new Date(now.getTime() + minValidity * 1000);
+    const outcome = await refreshNow(ctx, row.id, waitLeft, row.lease_expires_at, needBefore);
     if (outcome.claimed) refreshedHere = outcome.result.outcome !== "fenced";
   }
 }

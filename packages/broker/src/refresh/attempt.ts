@@ -5,7 +5,14 @@ import type { BrokerContext } from "../context.ts";
 import { openString, sealString } from "../crypto/token-seal.ts";
 import { recordEvent } from "../events.ts";
 import { type Provider, loadProvider } from "../providers/store.ts";
-import { type ClaimedRow, type ConnectionStatus, connectionQueries, eventQueries, run } from "../queries.ts";
+import {
+  type ClaimedRow,
+  type ConnectionStatus,
+  type Query,
+  connectionQueries,
+  eventQueries,
+  run,
+} from "../queries.ts";
 import { backoffMs, nextRefreshAt } from "./expiry.ts";
 import { type UpstreamOutcome, callTokenEndpoint } from "./upstream.ts";
 
@@ -36,10 +43,10 @@ export async function refreshClaimed(ctx: BrokerContext, row: ClaimedRow): Promi
   const recovering = row.intent_at !== null;
   const fence = { id: row.id, leaseToken: row.lease_token!, generation: row.generation };
 
-  let provider: Provider;
+  // A database error here propagates: nothing was sent, the lease lapses, the next claim retries.
+  const provider: Provider = await loadProvider(ctx.db, ring, row.provider);
   let refreshToken: string | null;
   try {
-    provider = await loadProvider(ctx.db, ring, row.provider);
     refreshToken = row.refresh_token ? openString(ring, row.id, "refresh_token", row.refresh_token) : null;
   } catch (err) {
     // A key missing from the ring (or a damaged row): only an operator can fix this.
@@ -110,8 +117,7 @@ export async function refreshClaimed(ctx: BrokerContext, row: ClaimedRow): Promi
   const now = clock.now();
   if (outcome.kind === "success") {
     const access = outcome.accessToken;
-    const { rows } = await run<{ generation: number; expires_at: Date }>(
-      ctx.db,
+    const { rows } = await writeWithRetry<{ generation: number; expires_at: Date }>(ctx, () =>
       connectionQueries.writeSuccess({
         ...fence,
         access: sealString(ring, row.id, "access_token", access),
@@ -183,6 +189,31 @@ export async function refreshClaimed(ctx: BrokerContext, row: ClaimedRow): Promi
     keepIntent: recovering || (outcome.kind === "transient" && outcome.outcomeUnknown),
     result: { outcome: outcome.kind === "rate_limited" ? "rate_limited" : "degraded", retryAt },
   });
+}
+
+/**
+ * Runs the final write, retrying a failed attempt (the database restarting, a full connection
+ * slot table) with backoff while our lease lasts: the provider has already rotated, and the new
+ * tokens exist only in this process until they are written.
+ */
+async function writeWithRetry<T>(
+  ctx: BrokerContext,
+  build: () => Query,
+): Promise<{ rows: T[]; rowCount: number }> {
+  // The lease was renewed when the call started and the call took at most the timeout.
+  const deadline = performance.now() + ctx.config.leaseMs - ctx.config.upstreamTimeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run<T>(ctx.db, build());
+    } catch (err) {
+      if (performance.now() + 100 * 2 ** attempt > deadline) throw err;
+      ctx.log.warn(
+        { err: { message: String((err as Error)?.message) }, attempt },
+        "broker: write failed, retrying",
+      );
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
 }
 
 async function notifyChanged(tx: Queryable, id: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { BrokerContext } from "../context.ts";
-import { type ClaimedRow, connectionQueries, run } from "../queries.ts";
+import { type ClaimedRow, type ConnectionRow, connectionQueries, run } from "../queries.ts";
 import { type AttemptResult, refreshClaimed } from "./attempt.ts";
 
 /**
@@ -13,6 +13,8 @@ export async function refreshNow(
   id: string,
   waitMs: number,
   leaseExpiresAt: Date | null,
+  /** Refresh only if the token still expires before this (consumers); default: always. */
+  needBefore: Date = new Date("9999-12-31T00:00:00Z"),
 ): Promise<{ claimed: true; result: AttemptResult } | { claimed: false }> {
   const now = ctx.clock.now();
   // Subscribe before trying, so a notification between the claim and the wait is not missed.
@@ -25,9 +27,16 @@ export async function refreshNow(
       now,
       leaseUntil: new Date(now.getTime() + ctx.config.leaseMs),
       owner: ctx.owner,
+      needBefore,
     }),
   );
   if (rows[0]) return { claimed: true, result: await refreshClaimed(ctx, rows[0]) };
+  // Not claimed: someone holds the lease, or a refresh has just landed (then no need to wait).
+  const { rows: current } = await run<ConnectionRow>(ctx.db, connectionQueries.byId({ id }));
+  const fresh = current[0];
+  if (!fresh || fresh.expires_at.getTime() >= needBefore.getTime() || fresh.lease_token === null) {
+    return { claimed: false };
+  }
   await changed;
   return { claimed: false };
 }

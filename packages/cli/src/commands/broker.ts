@@ -297,8 +297,9 @@ export async function brokerCommand(config: ServerConfig, args: string[]): Promi
   const parsed = parse(args, {}, BROKER_HELP);
   if (!parsed) return 0;
   if (parsed.positionals[0] !== "worker") return usage(BROKER_HELP);
-  // A worker keeps one connection for LISTEN and runs many refreshes at once: the server's pool size.
-  const { db, close } = await openCommandDatabase(config, { poolSize: config.dbPoolSize });
+  // One connection stays on LISTEN; refreshes hold one only for their short writes (not during
+  // the upstream call), so a few more serve many in flight without crowding PostgreSQL.
+  const { db, close } = await openCommandDatabase(config, { poolSize: Math.min(config.dbPoolSize, 6) });
   let stopWorker: () => Promise<void>;
   try {
     stopWorker = await runBrokerWorker({
