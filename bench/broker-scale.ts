@@ -171,7 +171,7 @@ async function runOnce(workerCount: number) {
         grant: g.id,
         requests: reqs.length,
         rotation_answer: before ? (before.clientGone ? "client gone before the answer" : "answered") : "none",
-        rotation_took_ms: before && before.answeredAt ? before.answeredAt - before.receivedAt : null,
+        rotation_took_ms: before?.answeredAt ? before.answeredAt - before.receivedAt : null,
         reuse_after_rotation_ms: before ? reuse.receivedAt - before.receivedAt : null,
       });
     }
