@@ -150,10 +150,23 @@ export async function janitorOnce(config: ServerConfig): Promise<Json> {
  * embedded database is in use) means HTTP; otherwise the database directly.
  */
 export async function chooseBackend(config: ServerConfig, url?: string): Promise<AdminBackend> {
+  const server = await runningAdminServer(config, url);
+  return server ? httpBackend(server.url, server.token) : databaseBackend(config);
+}
+
+/**
+ * The admin API to go through, if any: `--url`, or a server answering on the configured
+ * address while the embedded database is in use (it holds the data directory). Undefined
+ * means "open the database directly".
+ */
+export async function runningAdminServer(
+  config: ServerConfig,
+  url?: string,
+): Promise<{ url: string; token: string } | undefined> {
   const token = config.adminToken ?? readStoredAdminToken(config.dataDir);
   if (url) {
     if (!token) throw new CliError("no admin token: set EVERGREEN_ADMIN_TOKEN");
-    return httpBackend(url.replace(/\/+$/, ""), token);
+    return { url: url.replace(/\/+$/, ""), token };
   }
   if (!config.databaseUrl && token) {
     const local = `http://${config.host}:${config.port}`;
@@ -161,9 +174,9 @@ export async function chooseBackend(config: ServerConfig, url?: string): Promise
       (r) => r.ok,
       () => false,
     );
-    if (up) return httpBackend(local, token);
+    if (up) return { url: local, token };
   }
-  return databaseBackend(config);
+  return undefined;
 }
 
 function readStoredAdminToken(dataDir: string): string | undefined {

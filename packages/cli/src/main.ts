@@ -1,5 +1,6 @@
 import { loadConfig } from "@evergreen/server";
 import { CliError } from "./admin-backend.ts";
+import { apiKeysCommand, brokerCommand, connectionsCommand, providersCommand } from "./commands/broker.ts";
 import { clientsCommand } from "./commands/clients.ts";
 import { loginCommand, tokenCommand } from "./commands/login.ts";
 import { janitorCommand, keysCommand, migrateCommand } from "./commands/maintenance.ts";
@@ -15,7 +16,11 @@ Commands:
   migrate               Create or upgrade the database schema, then exit
   users <subcommand>    Manage users:   add, list, show, passwd, delete, sessions, revoke
   clients <subcommand>  Manage clients: add, list, show, update, rotate-secret, delete
-  keys <subcommand>     Signing keys:   list, rotate
+  keys <subcommand>     Signing keys:   list, rotate, rotate-broker (re-seal broker secrets)
+  providers <sub>       Broker providers:   add, ls, show, rm
+  connections <sub>     Broker connections: add, ls, show, reauth, refresh, rm
+  api-keys <sub>        Broker API keys:    add, ls, rm
+  broker worker         Run only a broker refresh worker
   janitor               Delete expired sessions, grace-window seals and old audit events once
   login                 Sign in from this terminal with your browser (loopback redirect)
   token                 Print a fresh access token of that session (refreshes as needed)
@@ -27,7 +32,9 @@ Environment:
   EVERGREEN_DATA_DIR        data directory (default ./.evergreen)
   PORT, HOST, ISSUER        where to listen and the issuer URL (default 127.0.0.1:8080)
   EVERGREEN_ADMIN_TOKEN     admin API token (default: generated on first start, kept in the data dir)
-  EVERGREEN_ENCRYPTION_KEY  base64 32-byte key(s) sealing private keys at rest: "id:key[,id:key]"
+  EVERGREEN_ENCRYPTION_KEY  base64 32-byte key(s) sealing private keys and broker tokens at rest:
+                            "id:key[,id:key]" (the first seals, all open)
+  EVERGREEN_BROKER_WORKER=off  serve without the in-process broker worker
   EVERGREEN_RATE_LIMIT=off  disable rate limits (benchmarks); REDIS_URL shares limits across processes
   LOG_LEVEL                 pino level (default info)
   EVERGREEN_HOME            where "login" keeps its encrypted session (default ~/.evergreen)
@@ -55,6 +62,14 @@ export async function main(argv: string[]): Promise<number> {
         return await loginCommand(rest);
       case "token":
         return await tokenCommand(rest);
+      case "providers":
+        return await providersCommand(config, rest);
+      case "connections":
+        return await connectionsCommand(config, rest);
+      case "api-keys":
+        return await apiKeysCommand(config, rest);
+      case "broker":
+        return await brokerCommand(config, rest);
       case undefined:
       case "help":
       case "--help":

@@ -15,14 +15,17 @@ export interface CommandDatabase {
  * Opens and migrates the configured database for a command: PostgreSQL from DATABASE_URL, or
  * the embedded data directory, which it locks so no server or other command opens it meanwhile.
  */
-export async function openCommandDatabase(config: ServerConfig): Promise<CommandDatabase> {
+export async function openCommandDatabase(
+  config: ServerConfig,
+  options: { poolSize?: number } = {},
+): Promise<CommandDatabase> {
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let db: Database | undefined;
   try {
     db = await openDatabase({
       url: config.databaseUrl,
       dataDir: join(config.dataDir, "pgdata"),
-      poolSize: 2,
+      poolSize: options.poolSize ?? 2,
       timeouts: config.dbTimeouts,
     });
     const applied = await migrate(db);

@@ -1,6 +1,7 @@
 import type { Database } from "./database.ts";
 import { issuerSchema } from "./migrations/0001_issuer.ts";
 import { credentialsVersionSchema } from "./migrations/0002_credentials_version.ts";
+import { brokerSchema } from "./migrations/0004_broker.ts";
 import { signInSchema } from "./migrations/0005_sign_in.ts";
 
 export interface Migration {
@@ -13,6 +14,7 @@ export interface Migration {
 export const migrations: Migration[] = [
   { version: 1, name: "issuer", sql: issuerSchema },
   { version: 2, name: "credentials_version", sql: credentialsVersionSchema },
+  { version: 4, name: "broker", sql: brokerSchema },
   { version: 5, name: "sign_in", sql: signInSchema },
 ];
 

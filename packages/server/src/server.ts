@@ -14,10 +14,19 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * A part served beside the issuer (the broker): it registers its routes on the issuer's app
+ * before it listens, may start background work, and is stopped before the issuer closes.
+ */
+export type ServerExtension = (
+  issuer: Issuer,
+  adminToken: string,
+) => Promise<{ close(): Promise<void> } | undefined>;
+
 /** Opens the configured database, migrates it, builds the issuer and listens. `evergreen serve` is this. */
 export async function startServer(
   config: ServerConfig,
-  options: { clock?: Clock; logger?: boolean } = {},
+  options: { clock?: Clock; logger?: boolean; extensions?: ServerExtension[] } = {},
 ): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   // First: a configured admin token that is too short refuses the start before anything opens.
@@ -31,7 +40,18 @@ export async function startServer(
   try {
     await migrate(db);
     const issuer = await buildIssuer({ config, db, clock, adminToken: admin.token, logger: options.logger });
-    await issuer.app.listen({ port: config.port, host: config.host });
+    const extended: { close(): Promise<void> }[] = [];
+    try {
+      for (const extend of options.extensions ?? []) {
+        const running = await extend(issuer, admin.token);
+        if (running) extended.push(running);
+      }
+      await issuer.app.listen({ port: config.port, host: config.host });
+    } catch (err) {
+      for (const e of extended.reverse()) await e.close().catch(() => {});
+      await issuer.close().catch(() => {});
+      throw err;
+    }
     const address = issuer.app.server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     let timer: NodeJS.Timeout | undefined;
@@ -51,6 +71,7 @@ export async function startServer(
       adminTokenCreated: admin.created,
       async stop() {
         if (timer) clearInterval(timer);
+        for (const e of extended.reverse()) await e.close().catch(() => {});
         await issuer.close();
         await db.close();
       },

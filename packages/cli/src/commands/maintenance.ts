@@ -2,6 +2,7 @@ import type { ServerConfig } from "@evergreen/server";
 import { chooseBackend, janitorOnce } from "../admin-backend.ts";
 import { openCommandDatabase } from "../open-database.ts";
 import { parse } from "../args.ts";
+import { rotateBrokerKeysCommand } from "./broker.ts";
 import { print } from "./output.ts";
 
 export async function migrateCommand(config: ServerConfig, args: string[]): Promise<number> {
@@ -20,6 +21,9 @@ const KEYS_HELP = `evergreen keys — access-token signing keys
   evergreen keys list      the published keys (JWKS) and which one signs
   evergreen keys rotate    start signing with a new key; the old ones stay published until
                            every token they signed has expired (longest access TTL + 60 s)
+  evergreen keys rotate-broker
+                           re-seal broker tokens and secrets under the first key of
+                           EVERGREEN_ENCRYPTION_KEY (in batches), so older keys can be removed
 Options: --url URL  use a running server's admin API; --json  machine-readable output
 `;
 
@@ -27,6 +31,7 @@ export async function keysCommand(config: ServerConfig, args: string[]): Promise
   const parsed = parse(args, { url: { type: "string" }, json: { type: "boolean" } }, KEYS_HELP);
   if (!parsed) return 0;
   const [sub] = parsed.positionals;
+  if (sub === "rotate-broker") return rotateBrokerKeysCommand(config, parsed.values.url, parsed.values.json);
   if (sub !== "list" && sub !== "rotate") {
     process.stderr.write(KEYS_HELP);
     return 2;

@@ -1,3 +1,4 @@
+import { brokerExtension } from "@evergreen/broker";
 import { type ServerConfig, markAdminTokenShown, startServer } from "@evergreen/server";
 import { acquireDataDirLock } from "../data-dir-lock.ts";
 import { parse } from "../args.ts";
@@ -7,7 +8,9 @@ const HELP = `evergreen serve — start the issuer
 Usage: evergreen serve [--port N] [--host H]
 
 Serves the OAuth endpoints (/token, /revoke, /introspect, /jwks, /userinfo, /.well-known/…),
-the admin API (/admin/*), /metrics and /healthz. Uses PostgreSQL when DATABASE_URL is set,
+the admin API (/admin/*), the broker (/admin/providers, /admin/connections, /admin/api-keys,
+/admin/webhooks, GET /v1/connections/:id/token), /metrics and /healthz, and runs a broker
+worker in-process (EVERGREEN_BROKER_WORKER=off leaves refreshing to "evergreen broker worker"). Uses PostgreSQL when DATABASE_URL is set,
 otherwise embedded PGlite under $EVERGREEN_DATA_DIR (default ./.evergreen).
 On first start without EVERGREEN_ADMIN_TOKEN, an admin token is generated, stored in the
 data directory and printed once.
@@ -31,7 +34,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config);
+    server = await startServer(config, { extensions: [brokerExtension()] });
   } catch (err) {
     release?.();
     throw err;
@@ -48,7 +51,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   }
   if (!config.encryptionKey) {
     out(
-      "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys are sealed with a development key.",
+      "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys and broker tokens are sealed with a development key.",
     );
   }
   const stop = async (signal: string) => {

@@ -33,24 +33,32 @@ function paging(req: FastifyRequest): [number, number] {
 }
 
 /**
- * The admin API under /admin, authorised by `Authorization: Bearer $EVERGREEN_ADMIN_TOKEN`.
- * Users, clients, a user's sessions, signing keys, the audit trail.
+ * Guards every route of the plugin `app` with the admin token (compared as SHA-256 digests in
+ * constant time) and marks its responses `no-store`. The broker's admin routes use it too.
  */
-export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerContext; adminToken: string }) {
-  const { ctx } = opts;
-  const { db, clock } = ctx;
+export function requireAdminToken(app: FastifyInstance, ctx: IssuerContext, adminToken: string): void {
   // Wrong tokens are counted per address: guessing gets 429 long before it gets anywhere.
   app.addHook(
     "onRequest",
     bearerSecretCheck(
       ctx,
-      opts.adminToken,
+      adminToken,
       () => new AdminApiError("unauthorized", "a valid admin token is required"),
     ),
   );
   app.addHook("onSend", async (_req, reply) => {
     reply.header("Cache-Control", "no-store");
   });
+}
+
+/**
+ * The admin API under /admin, authorised by `Authorization: Bearer $EVERGREEN_ADMIN_TOKEN`.
+ * Users, clients, a user's sessions, signing keys, the audit trail.
+ */
+export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerContext; adminToken: string }) {
+  const { ctx } = opts;
+  const { db, clock } = ctx;
+  requireAdminToken(app, ctx, opts.adminToken);
 
   app.post("/admin/users", async (req, reply) =>
     reply.code(201).send(await createUser(db, clock, body(req))),
