@@ -1,3 +1,5 @@
+import type { BoundQuery } from "./plan.ts";
+
 /**
  * The one data-access interface. PostgreSQL (`pg`) and embedded PGlite both implement it,
  * so every query in Evergreen is written once, in the PostgreSQL dialect both speak.
@@ -17,7 +19,14 @@ export interface Statement {
 }
 
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<T>>;
+  /**
+   * Runs one statement: a bound plan (`plan.ts`, values included), or text / a `Statement`
+   * with positional `params`.
+   */
+  query<T = Record<string, unknown>>(
+    sql: string | Statement | BoundQuery,
+    params?: unknown[],
+  ): Promise<QueryResult<T>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
 }

@@ -9,6 +9,7 @@ export {
   isUniqueViolation,
   statement,
 } from "./database.ts";
+export { type BoundQuery, type Plan, plan } from "./plan.ts";
 export { migrate, migrations, type Migration } from "./migrate.ts";
 export { openDatabase, type DatabaseOptions } from "./open.ts";
 export { unavailableReason } from "./unavailable.ts";

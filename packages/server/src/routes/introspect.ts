@@ -42,12 +42,12 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
     const inactive = { active: false };
 
     if (looksLikeRefreshToken(token)) {
-      const { rows } = await ctx.db.query<RefreshRow>(tokenQueries.inspect, [sha256(token)]);
+      const { rows } = await ctx.db.query<RefreshRow>(tokenQueries.inspect({ hash: sha256(token) }));
       const t = rows[0];
       if (!t || t.client_id !== client.client_id || t.consumed_at || t.revoked_at) return inactive;
       if (!t.credentials_current) return inactive;
       if (t.expires_at <= now || t.absolute_expires_at <= now) return inactive;
-      const user = await ctx.db.query<{ username: string }>(userQueries.byId, [t.user_id]);
+      const user = await ctx.db.query<{ username: string }>(userQueries.byId({ id: t.user_id }));
       return {
         active: true,
         token_type: "refresh_token",
@@ -65,9 +65,9 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
     const payload = await ctx.verifyAccessToken(`Bearer ${token}`).catch(() => undefined);
     if (!payload) return inactive;
     if (payload.sid) {
-      const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(sessionQueries.familyState, [
-        payload.sid,
-      ]);
+      const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(
+        sessionQueries.familyState({ sid: payload.sid }),
+      );
       if (!rows[0] || rows[0].revoked_at) return inactive;
     }
     return { active: true, token_type: "Bearer", ...payload };
