@@ -45,7 +45,10 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
-/** Declares a named statement; names must be unique across the codebase. */
+/**
+ * Declares a named statement run with positional params; names must be unique across the
+ * codebase. Prefer `plan` (named parameters): this stays only for positional SQL not yet converted.
+ */
 export function statement(name: string, text: string): Statement {
   return { name, text };
 }

@@ -1,6 +1,6 @@
 export { openPostgres } from "./adapters/pg.ts";
 export { openPglite } from "./adapters/pglite.ts";
-export { type Clock, ManualClock, systemClock, epochSeconds } from "./clock.ts";
+export { type Clock, ManualClock, systemClock } from "./clock.ts";
 export {
   type Database,
   type Queryable,

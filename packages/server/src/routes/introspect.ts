@@ -5,8 +5,7 @@ import { looksLikeRefreshToken, sha256 } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
 import { formParams, requiredParam } from "../form-body.ts";
 import { sessionQueries, tokenQueries, userQueries } from "../queries.ts";
-
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+import { numericDate } from "../tokens/numeric-date.ts";
 
 interface RefreshRow {
   family_id: string;
@@ -56,8 +55,8 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
         sub: t.user_id,
         username: user.rows[0]?.username,
         iss: ctx.config.issuer,
-        iat: seconds(t.created_at),
-        exp: Math.min(seconds(t.expires_at), seconds(t.absolute_expires_at)),
+        iat: numericDate(t.created_at),
+        exp: Math.min(numericDate(t.expires_at), numericDate(t.absolute_expires_at)),
         sid: t.family_id,
       };
     }
