@@ -1,4 +1,5 @@
 import { plan } from "@evergreen/db";
+import type { Client } from "./clients.ts";
 
 /**
  * Every SQL statement the issuer runs, in one place (after pg-boss's plans.ts): the whole
@@ -78,22 +79,7 @@ export const CLIENT_COLUMNS = `client_id, client_name, secret_hash, token_endpoi
   refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at`;
 
 /** A client's registration as insert and update write it (`now` stamps the change). */
-export interface ClientRow {
-  client_id: string;
-  client_name: string | null;
-  secret_hash: Buffer | null;
-  token_endpoint_auth_method: string;
-  grant_types: string[];
-  redirect_uris: string[];
-  scope: string;
-  access_token_ttl: number;
-  refresh_token_idle_ttl: number;
-  refresh_token_absolute_ttl: number;
-  rotate_refresh_tokens: boolean;
-  refresh_token_reuse_grace: number;
-  max_sessions_per_user: number;
-  now: Date;
-}
+export type ClientRow = Omit<Client, "created_at" | "updated_at"> & { now: Date };
 
 export const clientQueries = {
   insert: plan<ClientRow>(

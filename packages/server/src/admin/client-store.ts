@@ -204,7 +204,7 @@ export async function getClient(db: Queryable, clientId: string): Promise<Public
 
 export async function listClients(
   db: Queryable,
-  limit: number = PAGE.defaultLimit,
+  limit = PAGE.defaultLimit,
   offset = 0,
 ): Promise<PublicClient[]> {
   const { rows } = await db.query<Client>(clientQueries.list(clampPage(limit, offset)));

@@ -1,5 +1,9 @@
 /** The bounds of one page of an admin listing (users, clients, audit events). */
-export const PAGE = { defaultLimit: 100, maxLimit: 1000, maxOffset: 100_000_000 } as const;
+export const PAGE: Readonly<Record<"defaultLimit" | "maxLimit" | "maxOffset", number>> = {
+  defaultLimit: 100,
+  maxLimit: 1000,
+  maxOffset: 100_000_000,
+};
 
 /**
  * A page within bounds. The routes reject out-of-range values with a 400 first; the stores

@@ -101,11 +101,7 @@ export async function findUser(db: Queryable, idOrUsername: string): Promise<Use
   return u;
 }
 
-export async function listUsers(
-  db: Queryable,
-  limit: number = PAGE.defaultLimit,
-  offset = 0,
-): Promise<User[]> {
+export async function listUsers(db: Queryable, limit = PAGE.defaultLimit, offset = 0): Promise<User[]> {
   const { rows } = await db.query<User>(userQueries.list(clampPage(limit, offset)));
   return rows;
 }
