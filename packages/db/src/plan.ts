@@ -15,8 +15,8 @@ export interface BoundQuery {
 }
 
 /**
- * A statement waiting for its inputs `P` (none: called with no argument). Deliberately a bare function with no `text`: an
- * unbound plan cannot be passed to `query` by mistake.
+ * A statement waiting for its inputs `P` (a plan without inputs is called with no argument).
+ * Deliberately a bare function with no `text`: an unbound plan cannot be passed to `query`.
  */
 export type Plan<P extends object> = (
   ...params: [keyof P] extends [never] ? [params?: P] : [params: P]
@@ -43,7 +43,7 @@ export function plan<P extends object = Record<never, never>>(text: string, name
   return (...args) => {
     const params = (args[0] ?? {}) as Record<string, unknown>;
     const values = order.map((key) => {
-      if (!(key in params)) throw new Error(`query ${name ?? "(unnamed)"}: no value for :${key}`);
+      if (!Object.hasOwn(params, key)) throw new Error(`query ${name ?? "(unnamed)"}: no value for :${key}`);
       return params[key];
     });
     return name === undefined ? { text: compiled, values } : { name, text: compiled, values };
