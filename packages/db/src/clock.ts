@@ -26,8 +26,3 @@ export class ManualClock implements Clock {
     this.#ms = typeof at === "number" ? at : at.getTime();
   }
 }
-
-/** Whole seconds since the epoch, as JWT `iat`/`exp` use. */
-export function epochSeconds(clock: Clock): number {
-  return Math.floor(clock.now().getTime() / 1000);
-}

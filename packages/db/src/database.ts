@@ -1,3 +1,5 @@
+import type { BoundQuery } from "./plan.ts";
+
 /**
  * The one data-access interface. PostgreSQL (`pg`) and embedded PGlite both implement it,
  * so every query in Evergreen is written once, in the PostgreSQL dialect both speak.
@@ -17,7 +19,14 @@ export interface Statement {
 }
 
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<T>>;
+  /**
+   * Runs one statement: a bound plan (`plan.ts`, values included), or text / a `Statement`
+   * with positional `params`.
+   */
+  query<T = Record<string, unknown>>(
+    sql: string | Statement | BoundQuery,
+    params?: unknown[],
+  ): Promise<QueryResult<T>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
 }
@@ -36,7 +45,10 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
-/** Declares a named statement; names must be unique across the codebase. */
+/**
+ * Declares a named statement run with positional params; names must be unique across the
+ * codebase. Prefer `plan` (named parameters): this stays only for positional SQL not yet converted.
+ */
 export function statement(name: string, text: string): Statement {
   return { name, text };
 }

@@ -1,6 +1,6 @@
 export { openPostgres } from "./adapters/pg.ts";
 export { openPglite } from "./adapters/pglite.ts";
-export { type Clock, ManualClock, systemClock, epochSeconds } from "./clock.ts";
+export { type Clock, ManualClock, systemClock } from "./clock.ts";
 export {
   type Database,
   type Queryable,
@@ -9,6 +9,7 @@ export {
   isUniqueViolation,
   statement,
 } from "./database.ts";
+export { type BoundQuery, type Plan, plan } from "./plan.ts";
 export { migrate, migrations, type Migration } from "./migrate.ts";
 export { openDatabase, type DatabaseOptions } from "./open.ts";
 export { unavailableReason } from "./unavailable.ts";

@@ -26,14 +26,16 @@ export interface AuditEvent {
 
 /** Writes one audit event. The hot paths (login, refresh) write theirs inside their own statement. */
 export async function recordAudit(db: Queryable, e: AuditEvent): Promise<void> {
-  await db.query(auditQueries.insert, [
-    e.at,
-    e.type,
-    e.userId ?? null,
-    e.clientId ?? null,
-    e.familyId ?? null,
-    e.tokenId ?? null,
-    e.ip ?? null,
-    e.detail ? JSON.stringify(e.detail) : null,
-  ]);
+  await db.query(
+    auditQueries.insert({
+      at: e.at,
+      type: e.type,
+      user_id: e.userId ?? null,
+      client_id: e.clientId ?? null,
+      family_id: e.familyId ?? null,
+      token_id: e.tokenId ?? null,
+      ip: e.ip ?? null,
+      detail: e.detail ? JSON.stringify(e.detail) : null,
+    }),
+  );
 }

@@ -57,7 +57,7 @@ export class ClientRegistry {
     const hit = this.#cache.get(clientId);
     const now = this.clock.now().getTime();
     if (hit && now - hit.at < CACHE_TTL_MS && now >= hit.at) return hit.client;
-    const { rows } = await this.db.query<Client>(clientQueries.byId, [clientId]);
+    const { rows } = await this.db.query<Client>(clientQueries.byId({ client_id: clientId }));
     const client = rows[0] ?? null;
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(clientId, { client, at: now });

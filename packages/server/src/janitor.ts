@@ -25,15 +25,15 @@ export async function runJanitor(
 ): Promise<JanitorReport> {
   const now = clock.now();
   const before = new Date(now.getTime() - retentionSeconds * 1000);
-  const seals = await db.query(janitorQueries.dropExpiredSeals, [now]);
-  const families = await db.query(janitorQueries.deleteDeadFamilies, [before]);
-  const keys = await db.query(keyQueries.deleteExpired, [now]);
-  const audit = await db.query(janitorQueries.deleteOldAudit, [
-    new Date(now.getTime() - auditRetentionSeconds * 1000),
-  ]);
-  const codes = await db.query(codeQueries.deleteOld, [before]);
-  await db.query(deviceQueries.deleteOld, [before]);
-  const loginSessions = await db.query(loginSessionQueries.deleteDead, [before]);
+  const seals = await db.query(janitorQueries.dropExpiredSeals({ now }));
+  const families = await db.query(janitorQueries.deleteDeadFamilies({ before }));
+  const keys = await db.query(keyQueries.deleteExpired({ now }));
+  const audit = await db.query(
+    janitorQueries.deleteOldAudit({ before: new Date(now.getTime() - auditRetentionSeconds * 1000) }),
+  );
+  const codes = await db.query(codeQueries.deleteOld({ before }));
+  await db.query(deviceQueries.deleteOld({ before }));
+  const loginSessions = await db.query(loginSessionQueries.deleteDead({ before }));
   return {
     codesDeleted: codes.rowCount,
     loginSessionsDeleted: loginSessions.rowCount,

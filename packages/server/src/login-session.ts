@@ -64,7 +64,7 @@ export async function currentLoginSession(
     auth_time: Date;
     username: string;
     credentials_version: number;
-  }>(loginSessionQueries.byHash, [sha256(value), ctx.clock.now()]);
+  }>(loginSessionQueries.byHash({ hash: sha256(value), now: ctx.clock.now() }));
   const row = rows[0];
   return row
     ? {
@@ -88,21 +88,23 @@ export async function startLoginSession(
   const value = randomBytes(32).toString("base64url");
   const id = randomUUID();
   const now = ctx.clock.now();
-  await ctx.db.query(loginSessionQueries.insert, [
-    id,
-    sha256(value),
-    userId,
-    now,
-    new Date(now.getTime() + LOGIN_SESSION_TTL_SECONDS * 1000),
-    credentialsVersion,
-  ]);
+  await ctx.db.query(
+    loginSessionQueries.insert({
+      id,
+      hash: sha256(value),
+      user_id: userId,
+      auth_time: now,
+      expires_at: new Date(now.getTime() + LOGIN_SESSION_TTL_SECONDS * 1000),
+      credentials_version: credentialsVersion,
+    }),
+  );
   setCookie(ctx, reply, SESSION_COOKIE, value, LOGIN_SESSION_TTL_SECONDS);
   return { id, userId, username, authTime: now, credentialsVersion };
 }
 
 /** Ends a login session (logout) and clears its cookie. */
 export async function endLoginSession(ctx: IssuerContext, reply: FastifyReply, id: string): Promise<void> {
-  await ctx.db.query(loginSessionQueries.end, [id, ctx.clock.now()]);
+  await ctx.db.query(loginSessionQueries.end({ id, now: ctx.clock.now() }));
   setCookie(ctx, reply, SESSION_COOKIE, "", 0);
 }
 

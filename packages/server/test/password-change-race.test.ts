@@ -94,8 +94,8 @@ describe.each(DATABASES)("password change vs logins in flight on %s", (kind) => 
     const crashing: Queryable = {
       async query(sql, params) {
         if (updated) throw new Error("process stopped");
-        const result = await ti.db.query(sql as string, params);
-        if (typeof sql === "string" && sql.startsWith("UPDATE users")) updated = true;
+        const result = await ti.db.query(sql, params);
+        if ((typeof sql === "string" ? sql : sql.text).startsWith("UPDATE users")) updated = true;
         return result as never;
       },
       exec: (script) => ti.db.exec(script),

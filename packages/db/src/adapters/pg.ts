@@ -1,19 +1,20 @@
 import pg from "pg";
 import type { Database, Queryable, QueryResult, Statement } from "../database.ts";
+import type { BoundQuery } from "../plan.ts";
 import { unavailableReason } from "../unavailable.ts";
 
 // int8 (counts, bigserial ids) as JS numbers: our values stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
 
-function toConfig(sql: string | Statement, params: unknown[] | undefined) {
-  return typeof sql === "string"
-    ? { text: sql, values: params }
-    : { name: sql.name, text: sql.text, values: params };
+function toConfig(sql: string | Statement | BoundQuery, params: unknown[] | undefined) {
+  if (typeof sql === "string") return { text: sql, values: params };
+  if ("values" in sql) return sql;
+  return { name: sql.name, text: sql.text, values: params };
 }
 
 function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   return {
-    async query<T>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<T>> {
+    async query<T>(sql: string | Statement | BoundQuery, params?: unknown[]): Promise<QueryResult<T>> {
       const res = await client.query(toConfig(sql, params) as pg.QueryConfig);
       return { rows: res.rows as T[], rowCount: res.rowCount ?? 0 };
     },

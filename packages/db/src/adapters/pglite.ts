@@ -1,5 +1,6 @@
 import { PGlite } from "@electric-sql/pglite";
 import type { Database, Queryable, QueryResult, Statement } from "../database.ts";
+import type { BoundQuery } from "../plan.ts";
 
 type PGliteLike = Pick<PGlite, "query" | "exec">;
 
@@ -12,9 +13,10 @@ function normalise(value: unknown): unknown {
 
 function wrap(db: PGliteLike): Queryable {
   return {
-    async query<T>(sql: string | Statement, params?: unknown[]): Promise<QueryResult<T>> {
+    async query<T>(sql: string | Statement | BoundQuery, params?: unknown[]): Promise<QueryResult<T>> {
       const text = typeof sql === "string" ? sql : sql.text;
-      const res = await db.query<Record<string, unknown>>(text, params);
+      const values = typeof sql !== "string" && "values" in sql ? sql.values : params;
+      const res = await db.query<Record<string, unknown>>(text, values);
       for (const row of res.rows) for (const key in row) row[key] = normalise(row[key]);
       return { rows: res.rows as T[], rowCount: res.affectedRows ?? res.rows.length };
     },

@@ -11,9 +11,10 @@ import {
 import { CLIENT_DEFAULTS } from "../config.ts";
 import { CLIENT_SECRET_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-token.ts";
 import { AdminApiError } from "../errors.ts";
-import { clientQueries } from "../queries.ts";
+import { type ClientRow, clientQueries } from "../queries.ts";
 import { parseScope } from "../scope.ts";
 import { isUuid } from "../uuid.ts";
+import { PAGE, clampPage } from "./paging.ts";
 
 /** A client as the admin API shows it: never the secret hash. */
 export type PublicClient = Omit<Client, "secret_hash"> & { client_secret?: string };
@@ -149,31 +150,14 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
   };
 }
 
-/** The parameters of clientQueries.insert and .update, in their column order. */
-function clientRowValues(
+/** The inputs of clientQueries.insert and .update. */
+function clientRow(
   clientId: string,
   v: ReturnType<typeof resolve>,
   secretHash: Buffer | null,
   now: Date,
-): unknown[] {
-  return [
-    clientId,
-    v.client_name,
-    secretHash,
-    v.token_endpoint_auth_method,
-    v.grant_types,
-    v.redirect_uris,
-    v.scope,
-    v.access_token_ttl,
-    v.refresh_token_idle_ttl,
-    v.refresh_token_absolute_ttl,
-    v.rotate_refresh_tokens,
-    v.refresh_token_reuse_grace,
-    v.max_sessions_per_user,
-    now,
-    v.skip_consent,
-    v.refresh_token_policy,
-  ];
+): ClientRow {
+  return { ...v, client_id: clientId, secret_hash: secretHash, now };
 }
 
 function toPublic(c: Client, secret?: string): PublicClient {
@@ -219,8 +203,7 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
   const secret = v.token_endpoint_auth_method === "none" ? undefined : newSecret();
   try {
     const { rows } = await db.query<Client>(
-      clientQueries.insert,
-      clientRowValues(clientId, v, secret ? sha256(secret) : null, clock.now()),
+      clientQueries.insert(clientRow(clientId, v, secret ? sha256(secret) : null, clock.now())),
     );
     return toPublic(rows[0]!, secret);
   } catch (err) {
@@ -230,7 +213,7 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
 }
 
 async function load(db: Queryable, clientId: string): Promise<Client> {
-  const { rows } = await db.query<Client>(clientQueries.byId, [clientId]);
+  const { rows } = await db.query<Client>(clientQueries.byId({ client_id: clientId }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such client");
   return rows[0];
 }
@@ -239,11 +222,12 @@ export async function getClient(db: Queryable, clientId: string): Promise<Public
   return toPublic(await load(db, clientId));
 }
 
-export async function listClients(db: Queryable, limit = 100, offset = 0): Promise<PublicClient[]> {
-  const { rows } = await db.query<Client>(clientQueries.list, [
-    Math.min(Math.max(limit, 1), 1000),
-    Math.max(offset, 0),
-  ]);
+export async function listClients(
+  db: Queryable,
+  limit = PAGE.defaultLimit,
+  offset = 0,
+): Promise<PublicClient[]> {
+  const { rows } = await db.query<Client>(clientQueries.list(clampPage(limit, offset)));
   return rows.map((c) => toPublic(c));
 }
 
@@ -268,14 +252,13 @@ export async function updateClient(
     secretHash = sha256(secret);
   }
   const { rows } = await db.query<Client>(
-    clientQueries.update,
-    clientRowValues(clientId, v, secretHash, clock.now()),
+    clientQueries.update(clientRow(clientId, v, secretHash, clock.now())),
   );
   return toPublic(rows[0]!, secret);
 }
 
 /** Deletes a client with every session issued to it. */
 export async function deleteClient(db: Queryable, clientId: string): Promise<void> {
-  const { rows } = await db.query(clientQueries.delete, [clientId]);
+  const { rows } = await db.query(clientQueries.delete({ client_id: clientId }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such client");
 }

@@ -4,6 +4,7 @@ import { bearerSecretCheck } from "../bearer-secret.ts";
 import { AdminApiError } from "../errors.ts";
 import { auditQueries, clientQueries } from "../queries.ts";
 import { createClient, deleteClient, getClient, listClients, updateClient } from "./client-store.ts";
+import { PAGE } from "./paging.ts";
 import { listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
 import { createUser, deleteUser, findUser, listUsers, updateUser } from "./user-store.ts";
 import { isUuid } from "../uuid.ts";
@@ -29,7 +30,10 @@ function intParam(value: unknown, name: string, fallback: number, min: number, m
 
 function paging(req: FastifyRequest): [number, number] {
   const q = req.query as { limit?: unknown; offset?: unknown };
-  return [intParam(q.limit, "limit", 100, 1, 1000), intParam(q.offset, "offset", 0, 0, 100_000_000)];
+  return [
+    intParam(q.limit, "limit", PAGE.defaultLimit, 1, PAGE.maxLimit),
+    intParam(q.offset, "offset", 0, 0, PAGE.maxOffset),
+  ];
 }
 
 /**
@@ -123,17 +127,19 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
     if (q.user_id !== undefined && (typeof q.user_id !== "string" || !isUuid(q.user_id))) {
       throw new AdminApiError("invalid_request", "user_id must be a user id");
     }
-    const { rows } = await db.query(auditQueries.list, [
-      q.type ?? null,
-      q.user_id ?? null,
-      intParam(q.limit, "limit", 100, 1, 1000),
-    ]);
+    const { rows } = await db.query(
+      auditQueries.list({
+        type: (q.type as string | undefined) ?? null,
+        user_id: (q.user_id as string | undefined) ?? null,
+        limit: intParam(q.limit, "limit", PAGE.defaultLimit, 1, PAGE.maxLimit),
+      }),
+    );
     return rows;
   });
 }
 
 /** Rotation overlap: the longest access-token lifetime of any client, plus a minute of slack. */
 export async function maxAccessTtl(ctx: Pick<IssuerContext, "db">): Promise<number> {
-  const { rows } = await ctx.db.query<{ ttl: number | null }>(clientQueries.maxAccessTtl);
+  const { rows } = await ctx.db.query<{ ttl: number | null }>(clientQueries.maxAccessTtl());
   return (rows[0]?.ttl ?? 600) + 60;
 }

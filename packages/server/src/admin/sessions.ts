@@ -18,33 +18,37 @@ export interface SessionSummary {
 
 /** A user's sessions (refresh-token families), newest first. */
 export async function listSessions(db: Queryable, clock: Clock, userId: string): Promise<SessionSummary[]> {
-  const { rows } = await db.query<SessionSummary>(sessionQueries.listForUser, [userId, clock.now()]);
+  const { rows } = await db.query<SessionSummary>(
+    sessionQueries.listForUser({ user_id: userId, now: clock.now() }),
+  );
   return rows.map((r) => ({ ...r, active: r.active === true }));
 }
 
 /** Revokes one session of a user; 404 if it is not theirs. */
 export async function revokeSession(db: Queryable, clock: Clock, userId: string, sid: string): Promise<void> {
   if (!isUuid(sid)) throw new AdminApiError("not_found", "no such session");
-  const { rows } = await db.query(sessionQueries.familyOfUser, [sid, userId]);
+  const { rows } = await db.query(sessionQueries.familyOfUser({ sid, user_id: userId }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such session");
   await revoke(db, clock, sid);
 }
 
 /** Revokes every live session of a user ("log out everywhere"); returns how many. */
 export async function revokeAllSessions(db: Queryable, clock: Clock, userId: string): Promise<number> {
-  const { rows } = await db.query<{ id: string }>(sessionQueries.liveFamiliesOfUser, [userId]);
+  const { rows } = await db.query<{ id: string }>(sessionQueries.liveFamiliesOfUser({ user_id: userId }));
   for (const r of rows) await revoke(db, clock, r.id);
   return rows.length;
 }
 
 function revoke(db: Queryable, clock: Clock, sid: string) {
-  return db.query(tokenQueries.revokeFamily, [
-    sid,
-    clock.now(),
-    "revoked_by_admin",
-    "session_revoked",
-    null,
-    null,
-    JSON.stringify({ via: "admin" }),
-  ]);
+  return db.query(
+    tokenQueries.revokeFamily({
+      family_id: sid,
+      now: clock.now(),
+      reason: "revoked_by_admin",
+      type: "session_revoked",
+      token_id: null,
+      ip: null,
+      detail: JSON.stringify({ via: "admin" }),
+    }),
+  );
 }

@@ -3,6 +3,7 @@ import { type Clock, type Queryable, isUniqueViolation } from "@evergreen/db";
 import { hashPassword } from "../crypto/password.ts";
 import { AdminApiError } from "../errors.ts";
 import { userQueries } from "../queries.ts";
+import { PAGE, clampPage } from "./paging.ts";
 import { revokeAllSessions } from "./sessions.ts";
 import { isUuid } from "../uuid.ts";
 
@@ -69,13 +70,15 @@ export async function createUser(db: Queryable, clock: Clock, input: UserInput):
   const email = checkEmail(input.email);
   const passwordHash = await hashPassword(password);
   try {
-    const { rows } = await db.query<User>(userQueries.insert, [
-      randomUUID(),
-      username,
-      email,
-      passwordHash,
-      clock.now(),
-    ]);
+    const { rows } = await db.query<User>(
+      userQueries.insert({
+        id: randomUUID(),
+        username,
+        email,
+        password_hash: passwordHash,
+        now: clock.now(),
+      }),
+    );
     return rows[0]!;
   } catch (err) {
     if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a user with this username exists");
@@ -86,21 +89,20 @@ export async function createUser(db: Queryable, clock: Clock, input: UserInput):
 /** Looks a user up by id or, failing that, by username. */
 export async function findUser(db: Queryable, idOrUsername: string): Promise<User> {
   if (isUuid(idOrUsername)) {
-    const { rows } = await db.query<User>(userQueries.byId, [idOrUsername]);
+    const { rows } = await db.query<User>(userQueries.byId({ id: idOrUsername }));
     if (rows[0]) return rows[0];
   }
-  const { rows } = await db.query<User & { password_hash?: string }>(userQueries.byUsername, [idOrUsername]);
+  const { rows } = await db.query<User & { password_hash?: string }>(
+    userQueries.byUsername({ username: idOrUsername }),
+  );
   const u = rows[0];
   if (!u) throw new AdminApiError("not_found", "no such user");
   delete u.password_hash;
   return u;
 }
 
-export async function listUsers(db: Queryable, limit = 100, offset = 0): Promise<User[]> {
-  const { rows } = await db.query<User>(userQueries.list, [
-    Math.min(Math.max(limit, 1), 1000),
-    Math.max(offset, 0),
-  ]);
+export async function listUsers(db: Queryable, limit = PAGE.defaultLimit, offset = 0): Promise<User[]> {
+  const { rows } = await db.query<User>(userQueries.list(clampPage(limit, offset)));
   return rows;
 }
 
@@ -119,15 +121,17 @@ export async function updateUser(
   // A changed password is usually a compromised one: sessions opened with the old one end.
   const endSessions = input.revoke_sessions !== false;
   try {
-    const { rows } = await db.query<User>(userQueries.update, [
-      user.id,
-      username,
-      hasEmail,
-      email,
-      passwordHash,
-      clock.now(),
-      endSessions,
-    ]);
+    const { rows } = await db.query<User>(
+      userQueries.update({
+        id: user.id,
+        username,
+        set_email: hasEmail,
+        email,
+        password_hash: passwordHash,
+        now: clock.now(),
+        end_sessions: endSessions,
+      }),
+    );
     // The statement above already ended every session (credentials version); marking them
     // revoked one by one makes that visible in listings and the audit trail. If the process
     // dies before this, the sessions are dead all the same.
@@ -142,5 +146,5 @@ export async function updateUser(
 /** Deletes a user; their sessions and refresh tokens go with them. */
 export async function deleteUser(db: Queryable, idOrUsername: string): Promise<void> {
   const user = await findUser(db, idOrUsername);
-  await db.query(userQueries.delete, [user.id]);
+  await db.query(userQueries.delete({ id: user.id }));
 }

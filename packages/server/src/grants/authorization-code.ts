@@ -48,7 +48,7 @@ export async function authorizationCodeGrant(
   const now = ctx.clock.now();
   const familyId = randomUUID();
 
-  const { rows } = await ctx.db.query<CodeRow>(codeQueries.consume, [hash, now, familyId]);
+  const { rows } = await ctx.db.query<CodeRow>(codeQueries.consume({ hash, now, family_id: familyId }));
   const row = rows[0];
   if (!row) {
     await revokeOnReuse(ctx, hash, client, ip);
@@ -78,7 +78,7 @@ export async function authorizationCodeGrant(
   );
   // A reuse that arrived while the family was being created could not revoke it yet: it left
   // a mark on the code, and the first redemption honours it now.
-  const again = await ctx.db.query<{ reused_at: Date | null }>(codeQueries.reusedAt, [hash]);
+  const again = await ctx.db.query<{ reused_at: Date | null }>(codeQueries.reusedAt({ hash }));
   if (again.rows[0]?.reused_at) {
     await revokeFamily(ctx, familyId, hash, ip);
     throw new OAuthError("invalid_grant", INVALID);
@@ -86,9 +86,9 @@ export async function authorizationCodeGrant(
 
   if (row.scope.split(" ").includes("openid")) {
     const scopes = row.scope.split(" ");
-    const user = await ctx.db.query<{ username: string; email: string | null }>(userQueries.byId, [
-      row.user_id,
-    ]);
+    const user = await ctx.db.query<{ username: string; email: string | null }>(
+      userQueries.byId({ id: row.user_id }),
+    );
     const claims: Record<string, string> = {};
     if (scopes.includes("profile") && user.rows[0]) claims.preferred_username = user.rows[0].username;
     if (scopes.includes("email") && user.rows[0]?.email) claims.email = user.rows[0].email;
@@ -107,21 +107,22 @@ export async function authorizationCodeGrant(
 
 async function revokeOnReuse(ctx: IssuerContext, hash: Buffer, client: Client, ip: string): Promise<void> {
   const { rows } = await ctx.db.query<{ family_id: string | null; client_id: string }>(
-    codeQueries.markReused,
-    [hash, ctx.clock.now(), client.client_id],
+    codeQueries.markReused({ hash, now: ctx.clock.now(), client_id: client.client_id }),
   );
   const familyId = rows[0]?.family_id;
   if (familyId) await revokeFamily(ctx, familyId, hash, ip);
 }
 
 function revokeFamily(ctx: IssuerContext, familyId: string, hash: Buffer, ip: string) {
-  return ctx.db.query(tokenQueries.revokeFamily, [
-    familyId,
-    ctx.clock.now(),
-    "code_reuse",
-    "authorization_code_reuse",
-    tokenId(hash),
-    ip,
-    JSON.stringify({ reason: "authorization code used twice" }),
-  ]);
+  return ctx.db.query(
+    tokenQueries.revokeFamily({
+      family_id: familyId,
+      now: ctx.clock.now(),
+      reason: "code_reuse",
+      type: "authorization_code_reuse",
+      token_id: tokenId(hash),
+      ip,
+      detail: JSON.stringify({ reason: "authorization code used twice" }),
+    }),
+  );
 }

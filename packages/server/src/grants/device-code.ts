@@ -42,7 +42,7 @@ export async function deviceCodeGrant(
   const hash = sha256(requiredParam(params, "device_code"));
   const now = ctx.clock.now();
   const outcome: Outcome = await ctx.db.transaction(async (tx) => {
-    const { rows } = await tx.query<DeviceRow>(deviceQueries.lockForPoll, [hash]);
+    const { rows } = await tx.query<DeviceRow>(deviceQueries.lockForPoll({ hash }));
     const row = rows[0];
     if (!row || row.client_id !== client.client_id || row.status === "consumed") {
       return new OAuthError("invalid_grant", "the device code is invalid or already used");
@@ -52,13 +52,19 @@ export async function deviceCodeGrant(
     if (row.status === "pending") {
       const tooSoon = now < row.next_poll_at;
       const interval = tooSoon ? row.poll_interval + 5 : row.poll_interval;
-      await tx.query(deviceQueries.pollAgain, [hash, interval, new Date(now.getTime() + interval * 1000)]);
+      await tx.query(
+        deviceQueries.pollAgain({
+          hash,
+          poll_interval: interval,
+          next_poll_at: new Date(now.getTime() + interval * 1000),
+        }),
+      );
       return tooSoon
         ? new OAuthError("slow_down", `poll at most every ${interval} seconds`)
         : new OAuthError("authorization_pending", "the user has not yet approved the request");
     }
     const familyId = randomUUID();
-    await tx.query(deviceQueries.consume, [hash, familyId]);
+    await tx.query(deviceQueries.consume({ hash, family_id: familyId }));
     return { row, familyId };
   });
   if (outcome instanceof OAuthError) throw outcome;

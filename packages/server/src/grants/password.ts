@@ -68,8 +68,7 @@ export async function verifyLogin(
   }
 
   const { rows } = await ctx.db.query<{ id: string; password_hash: string; credentials_version: number }>(
-    userQueries.forLogin,
-    [username],
+    userQueries.forLogin({ username }),
   );
   const user = rows[0];
   const ok = await ctx.hashing.run(() => verifyPassword(password, user?.password_hash));

@@ -115,28 +115,32 @@ async function refreshOnce(
   const atScope = requested ? formatScope(requested) : null;
   const successor = client.rotate_refresh_tokens ? newOpaqueToken(REFRESH_TOKEN_PREFIX) : undefined;
   const { rows } = successor
-    ? await ctx.db.query<RefreshedRow>(tokenQueries.rotate, [
-        hash,
-        client.client_id,
-        now,
-        sha256(successor),
-        sealSuccessor(presented, hash, successor),
-        jti,
-        key.kid,
-        requested ?? null,
-        atScope,
-        ip,
-      ])
-    : await ctx.db.query<RefreshedRow>(tokenQueries.slide, [
-        hash,
-        client.client_id,
-        now,
-        jti,
-        key.kid,
-        requested ?? null,
-        atScope,
-        ip,
-      ]);
+    ? await ctx.db.query<RefreshedRow>(
+        tokenQueries.rotate({
+          hash,
+          client_id: client.client_id,
+          now,
+          successor_hash: sha256(successor),
+          successor_sealed: sealSuccessor(presented, hash, successor),
+          at_jti: jti,
+          at_kid: key.kid,
+          requested: requested ?? null,
+          at_scope: atScope,
+          ip,
+        }),
+      )
+    : await ctx.db.query<RefreshedRow>(
+        tokenQueries.slide({
+          hash,
+          client_id: client.client_id,
+          now,
+          at_jti: jti,
+          at_kid: key.kid,
+          requested: requested ?? null,
+          at_scope: atScope,
+          ip,
+        }),
+      );
   const row = rows[0];
   if (!row) return undefined;
   const scope = atScope ?? row.scope;
@@ -167,7 +171,7 @@ async function explain(
   ip: string,
 ): Promise<TokenResponse | "retry"> {
   const now = ctx.clock.now();
-  const { rows } = await ctx.db.query<InspectedRow>(tokenQueries.inspect, [hash]);
+  const { rows } = await ctx.db.query<InspectedRow>(tokenQueries.inspect({ hash }));
   const t = rows[0];
   if (!t) throw fail(ctx, "unknown");
   // A token issued to another client is as good as unknown to this one (RFC 6749 §6).
@@ -259,15 +263,17 @@ async function detectReuse(ctx: IssuerContext, hash: Buffer, t: InspectedRow, ip
     consumed_at: t.consumed_at,
     grace_ended_at: t.replay_until,
   };
-  const { rows } = await ctx.db.query(tokenQueries.revokeFamily, [
-    t.family_id,
-    now,
-    "refresh_token_reuse",
-    "refresh_token_reuse",
-    tokenId(hash),
-    ip,
-    JSON.stringify(detail),
-  ]);
+  const { rows } = await ctx.db.query(
+    tokenQueries.revokeFamily({
+      family_id: t.family_id,
+      now,
+      reason: "refresh_token_reuse",
+      type: "refresh_token_reuse",
+      token_id: tokenId(hash),
+      ip,
+      detail: JSON.stringify(detail),
+    }),
+  );
   if (rows.length > 0) {
     ctx.metrics.reuseDetected.inc();
     ctx.log.warn(

@@ -63,15 +63,15 @@ export class SigningKeyStore {
   /** Loads keys, generating the first one if there is none (once, across processes). */
   async init(): Promise<void> {
     await this.db.transaction(async (tx) => {
-      await tx.query(keyQueries.lockKeys);
-      const { rows } = await tx.query<{ n: number }>(keyQueries.countActive);
+      await tx.query(keyQueries.lockKeys());
+      const { rows } = await tx.query<{ n: number }>(keyQueries.countActive());
       if ((rows[0]?.n ?? 0) === 0) await this.#insertNew(tx);
     });
     await this.reload();
   }
 
   async reload(): Promise<void> {
-    const { rows } = await this.db.query<KeyRow>(keyQueries.listKeys, [this.clock.now()]);
+    const { rows } = await this.db.query<KeyRow>(keyQueries.listKeys({ now: this.clock.now() }));
     const next = new Map<string, SigningKey>();
     for (const row of rows) next.set(row.kid, this.#decode(row));
     this.#keys = next;
@@ -123,8 +123,10 @@ export class SigningKeyStore {
   async rotate(overlapSeconds: number): Promise<SigningKey> {
     const now = this.clock.now();
     const kid = await this.db.transaction(async (tx) => {
-      await tx.query(keyQueries.lockKeys);
-      await tx.query(keyQueries.retireActive, [now, new Date(now.getTime() + overlapSeconds * 1000)]);
+      await tx.query(keyQueries.lockKeys());
+      await tx.query(
+        keyQueries.retireActive({ now, delete_after: new Date(now.getTime() + overlapSeconds * 1000) }),
+      );
       return this.#insertNew(tx);
     });
     await this.reload();
@@ -139,13 +141,15 @@ export class SigningKeyStore {
         : generateKeyPairSync("ec", { namedCurve: "P-256" });
     const jwk = { ...publicKey.export({ format: "jwk" }), kid, alg: this.alg, use: "sig" };
     const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
-    await tx.query(keyQueries.insertKey, [
-      kid,
-      this.alg,
-      JSON.stringify(jwk),
-      seal(this.ring, pkcs8, Buffer.from(kid)),
-      this.clock.now(),
-    ]);
+    await tx.query(
+      keyQueries.insertKey({
+        kid,
+        alg: this.alg,
+        public_jwk: JSON.stringify(jwk),
+        private_key: seal(this.ring, pkcs8, Buffer.from(kid)),
+        now: this.clock.now(),
+      }),
+    );
     return kid;
   }
 

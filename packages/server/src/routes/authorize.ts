@@ -104,12 +104,14 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
           ar.state,
         );
       }
-      await ctx.db.query(consentQueries.grant, [
-        session.userId,
-        ar.client.client_id,
-        ar.scope,
-        ctx.clock.now(),
-      ]);
+      await ctx.db.query(
+        consentQueries.grant({
+          user_id: session.userId,
+          client_id: ar.client.client_id,
+          scope: ar.scope,
+          now: ctx.clock.now(),
+        }),
+      );
       const age = (ctx.clock.now().getTime() - session.authTime.getTime()) / 1000;
       const fresh = age <= Math.min(FRESH_LOGIN_SECONDS, ar.maxAge ?? FRESH_LOGIN_SECONDS);
       return proceed(ctx, req, reply, ar, session, { consented: true, loggedIn: fresh });
@@ -187,10 +189,9 @@ async function proceed(
   }
 
   if (!ar.client.skip_consent) {
-    const { rows } = await ctx.db.query<{ scope: string }>(consentQueries.get, [
-      session.userId,
-      ar.client.client_id,
-    ]);
+    const { rows } = await ctx.db.query<{ scope: string }>(
+      consentQueries.get({ user_id: session.userId, client_id: ar.client.client_id }),
+    );
     const granted = new Set((rows[0]?.scope ?? "").split(" "));
     const requested = ar.scope.split(" ").filter(Boolean);
     const missing = rows[0] === undefined || requested.some((s) => !granted.has(s));
@@ -211,20 +212,22 @@ async function proceed(
   }
 
   const code = randomBytes(32).toString("base64url");
-  await ctx.db.query(codeQueries.insert, [
-    sha256(code),
-    ar.client.client_id,
-    session.userId,
-    session.id,
-    ar.redirectUri,
-    ar.scope,
-    ar.codeChallenge,
-    ar.nonce ?? null,
-    session.authTime,
-    now,
-    new Date(now.getTime() + CODE_TTL_SECONDS * 1000),
-    session.credentialsVersion,
-  ]);
+  await ctx.db.query(
+    codeQueries.insert({
+      hash: sha256(code),
+      client_id: ar.client.client_id,
+      user_id: session.userId,
+      login_session_id: session.id,
+      redirect_uri: ar.redirectUri,
+      scope: ar.scope,
+      code_challenge: ar.codeChallenge,
+      nonce: ar.nonce ?? null,
+      auth_time: session.authTime,
+      now,
+      expires_at: new Date(now.getTime() + CODE_TTL_SECONDS * 1000),
+      credentials_version: session.credentialsVersion,
+    }),
+  );
   return reply
     .header("Cache-Control", "no-store")
     .redirect(redirectWith(ar.redirectUri, { code, state: ar.state, iss: ctx.config.issuer }), 303);

@@ -37,15 +37,17 @@ export async function deviceAuthorizationRoutes(app: FastifyInstance, opts: { ct
     for (let attempt = 0; ; attempt++) {
       const userCode = newUserCode();
       try {
-        await ctx.db.query(deviceQueries.insert, [
-          sha256(deviceCode),
-          sha256(normalizeUserCode(userCode)!),
-          client.client_id,
-          scope,
-          now,
-          new Date(now.getTime() + DEVICE_CODE_TTL_SECONDS * 1000),
-          DEVICE_POLL_INTERVAL_SECONDS,
-        ]);
+        await ctx.db.query(
+          deviceQueries.insert({
+            hash: sha256(deviceCode),
+            user_code_hash: sha256(normalizeUserCode(userCode)!),
+            client_id: client.client_id,
+            scope,
+            now,
+            expires_at: new Date(now.getTime() + DEVICE_CODE_TTL_SECONDS * 1000),
+            poll_interval: DEVICE_POLL_INTERVAL_SECONDS,
+          }),
+        );
         const verificationUri = `${ctx.config.issuer}/device`;
         return {
           device_code: deviceCode,

@@ -108,15 +108,17 @@ export async function deviceVerificationRoutes(app: FastifyInstance, opts: { ctx
     const code = normalizeUserCode(typed);
     const allow = field(params, "decision") === "allow";
     const { rows } = code
-      ? await ctx.db.query(deviceQueries.decide, [
-          sha256(code),
-          ctx.clock.now(),
-          allow ? "approved" : "denied",
-          session.userId,
-          session.id,
-          session.authTime,
-          session.credentialsVersion,
-        ])
+      ? await ctx.db.query(
+          deviceQueries.decide({
+            user_code_hash: sha256(code),
+            now: ctx.clock.now(),
+            status: allow ? "approved" : "denied",
+            user_id: session.userId,
+            login_session_id: session.id,
+            auth_time: session.authTime,
+            credentials_version: session.credentialsVersion,
+          }),
+        )
       : { rows: [] };
     if (!rows[0]) return codePage(req, reply, 400, typed, session, "That code is not valid or has expired.");
     return sendPage(reply, 200, deviceDonePage(allow));
@@ -131,9 +133,8 @@ function field(params: FormParams, name: string): string {
 async function findPending(ctx: IssuerContext, typed: string) {
   const code = normalizeUserCode(typed);
   if (!code) return undefined;
-  const { rows } = await ctx.db.query<{ client_id: string; scope: string }>(deviceQueries.pendingByUserCode, [
-    sha256(code),
-    ctx.clock.now(),
-  ]);
+  const { rows } = await ctx.db.query<{ client_id: string; scope: string }>(
+    deviceQueries.pendingByUserCode({ user_code_hash: sha256(code), now: ctx.clock.now() }),
+  );
   return rows[0];
 }

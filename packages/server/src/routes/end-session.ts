@@ -99,19 +99,21 @@ async function endSession(
   const target: Pick<LoginSession, "id"> | undefined = session ?? (hint?.sid ? { id: hint.sid } : undefined);
   if (target) {
     const now = ctx.clock.now();
-    await ctx.db.query(loginSessionQueries.end, [target.id, now]);
+    await ctx.db.query(loginSessionQueries.end({ id: target.id, now }));
     if (get("revoke_refresh_tokens") === "true") {
-      const { rows } = await ctx.db.query<{ id: string }>(loginSessionQueries.familiesOf, [target.id]);
+      const { rows } = await ctx.db.query<{ id: string }>(loginSessionQueries.familiesOf({ id: target.id }));
       for (const f of rows) {
-        await ctx.db.query(tokenQueries.revokeFamily, [
-          f.id,
-          now,
-          "logout",
-          "session_revoked",
-          null,
-          req.ip,
-          JSON.stringify({ via: "end_session_endpoint" }),
-        ]);
+        await ctx.db.query(
+          tokenQueries.revokeFamily({
+            family_id: f.id,
+            now,
+            reason: "logout",
+            type: "session_revoked",
+            token_id: null,
+            ip: req.ip,
+            detail: JSON.stringify({ via: "end_session_endpoint" }),
+          }),
+        );
       }
     }
   }

@@ -5,8 +5,7 @@ import { looksLikeRefreshToken, sha256 } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
 import { formParams, requiredParam } from "../form-body.ts";
 import { sessionQueries, tokenQueries, userQueries } from "../queries.ts";
-
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+import { numericDate } from "../tokens/numeric-date.ts";
 
 interface RefreshRow {
   family_id: string;
@@ -42,12 +41,12 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
     const inactive = { active: false };
 
     if (looksLikeRefreshToken(token)) {
-      const { rows } = await ctx.db.query<RefreshRow>(tokenQueries.inspect, [sha256(token)]);
+      const { rows } = await ctx.db.query<RefreshRow>(tokenQueries.inspect({ hash: sha256(token) }));
       const t = rows[0];
       if (!t || t.client_id !== client.client_id || t.consumed_at || t.revoked_at) return inactive;
       if (!t.credentials_current) return inactive;
       if (t.expires_at <= now || t.absolute_expires_at <= now) return inactive;
-      const user = await ctx.db.query<{ username: string }>(userQueries.byId, [t.user_id]);
+      const user = await ctx.db.query<{ username: string }>(userQueries.byId({ id: t.user_id }));
       return {
         active: true,
         token_type: "refresh_token",
@@ -56,8 +55,8 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
         sub: t.user_id,
         username: user.rows[0]?.username,
         iss: ctx.config.issuer,
-        iat: seconds(t.created_at),
-        exp: Math.min(seconds(t.expires_at), seconds(t.absolute_expires_at)),
+        iat: numericDate(t.created_at),
+        exp: Math.min(numericDate(t.expires_at), numericDate(t.absolute_expires_at)),
         sid: t.family_id,
       };
     }
@@ -65,9 +64,9 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
     const payload = await ctx.verifyAccessToken(`Bearer ${token}`).catch(() => undefined);
     if (!payload) return inactive;
     if (payload.sid) {
-      const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(sessionQueries.familyState, [
-        payload.sid,
-      ]);
+      const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(
+        sessionQueries.familyState({ sid: payload.sid }),
+      );
       if (!rows[0] || rows[0].revoked_at) return inactive;
     }
     return { active: true, token_type: "Bearer", ...payload };

@@ -38,7 +38,7 @@ export async function readinessRoutes(app: FastifyInstance, opts: { ctx: IssuerC
     }
     try {
       const { rows } = await withTimeout(
-        ctx.db.query<{ version: number | null }>(readinessQueries.schemaVersion),
+        ctx.db.query<{ version: number | null }>(readinessQueries.schemaVersion()),
         "database",
       );
       const version = rows[0]?.version ?? 0;

@@ -28,9 +28,9 @@ export async function revokeRoutes(app: FastifyInstance, opts: { ctx: IssuerCont
     let tid: string | null = null;
     if (looksLikeRefreshToken(token)) {
       const hash = sha256(token);
-      const { rows } = await ctx.db.query<{ family_id: string; client_id: string }>(tokenQueries.inspect, [
-        hash,
-      ]);
+      const { rows } = await ctx.db.query<{ family_id: string; client_id: string }>(
+        tokenQueries.inspect({ hash }),
+      );
       if (rows[0]?.client_id === client.client_id) familyId = rows[0].family_id;
       tid = tokenId(hash);
     } else {
@@ -38,15 +38,17 @@ export async function revokeRoutes(app: FastifyInstance, opts: { ctx: IssuerCont
       if (payload?.client_id === client.client_id && payload.sid) familyId = payload.sid;
     }
     if (familyId) {
-      await ctx.db.query(tokenQueries.revokeFamily, [
-        familyId,
-        now,
-        "revoked_by_client",
-        "token_revoked",
-        tid,
-        req.ip,
-        JSON.stringify({ via: "revocation_endpoint" }),
-      ]);
+      await ctx.db.query(
+        tokenQueries.revokeFamily({
+          family_id: familyId,
+          now,
+          reason: "revoked_by_client",
+          type: "token_revoked",
+          token_id: tid,
+          ip: req.ip,
+          detail: JSON.stringify({ via: "revocation_endpoint" }),
+        }),
+      );
     }
     return reply.code(200).send();
   });

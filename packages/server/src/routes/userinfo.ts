@@ -22,8 +22,7 @@ export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerCo
     // A client_credentials token speaks for a client (sub = client_id), never for a user.
     const isUserToken = sub !== req.accessToken!.client_id && isUuid(sub);
     const { rows } = await ctx.db.query<{ id: string; username: string; email: string | null }>(
-      userQueries.byId,
-      [isUserToken ? sub : "00000000-0000-0000-0000-000000000000"],
+      userQueries.byId({ id: isUserToken ? sub : "00000000-0000-0000-0000-000000000000" }),
     );
     const user = rows[0];
     if (!user)

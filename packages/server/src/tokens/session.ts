@@ -53,31 +53,35 @@ export async function startSession(
     .transaction(async (tx) => {
       // Concurrent logins of one user to one client would not see each other's new family
       // under READ COMMITTED, and the cap would not hold; serialise them.
-      await tx.query(tokenQueries.lockUserClient, [userId, client.client_id]);
-      const created = await tx.query(tokenQueries.createFamily, [
-        familyId,
-        userId,
-        client.client_id,
-        scope,
-        now,
-        absoluteExpiresAt,
-        sha256(refreshToken),
-        idleExpiresAt,
-        jti,
-        key.kid,
-        accessExpiresAt,
-        ip,
-        credentialsVersion,
-      ]);
+      await tx.query(tokenQueries.lockUserClient({ user_id: userId, client_id: client.client_id }));
+      const created = await tx.query(
+        tokenQueries.createFamily({
+          family_id: familyId,
+          user_id: userId,
+          client_id: client.client_id,
+          scope,
+          now,
+          absolute_expires_at: absoluteExpiresAt,
+          token_hash: sha256(refreshToken),
+          token_expires_at: idleExpiresAt,
+          at_jti: jti,
+          at_kid: key.kid,
+          at_expires_at: accessExpiresAt,
+          ip,
+          credentials_version: credentialsVersion,
+        }),
+      );
       // The password changed between its verification and now: this login is void.
       if (created.rows.length === 0) throw new OAuthError("invalid_grant", "invalid username or password");
-      await tx.query(tokenQueries.evictBeyondCap, [
-        userId,
-        client.client_id,
-        client.max_sessions_per_user,
-        now,
-        familyId,
-      ]);
+      await tx.query(
+        tokenQueries.evictBeyondCap({
+          user_id: userId,
+          client_id: client.client_id,
+          cap: client.max_sessions_per_user,
+          now,
+          family_id: familyId,
+        }),
+      );
     })
     .catch(async (err) => {
       // A foreign-key violation means the client or the user was deleted after this request

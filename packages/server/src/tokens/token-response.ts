@@ -1,6 +1,7 @@
 import type { IssuerContext } from "../context.ts";
 import type { SigningKey } from "../keys/signing-keys.ts";
 import { type AccessTokenClaims, signAccessToken } from "./access-token.ts";
+import { numericDate } from "./numeric-date.ts";
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
@@ -24,16 +25,14 @@ export interface AccessTokenFacts {
   expiresAt: Date;
 }
 
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
-
 /** Builds the claims from stored facts, so a grace-window replay reproduces the same token. */
 export function accessTokenFor(ctx: IssuerContext, facts: AccessTokenFacts, key: SigningKey): string {
   const claims: AccessTokenClaims = {
     iss: ctx.config.issuer,
     sub: facts.sub,
     aud: ctx.config.audience,
-    exp: seconds(facts.expiresAt),
-    iat: seconds(facts.issuedAt),
+    exp: numericDate(facts.expiresAt),
+    iat: numericDate(facts.issuedAt),
     jti: facts.jti,
     client_id: facts.clientId,
     scope: facts.scope || undefined,
@@ -56,7 +55,7 @@ export function tokenResponse(
   const res: TokenResponse = {
     access_token: accessToken,
     token_type: "Bearer",
-    expires_in: Math.max(seconds(accessExpiresAt) - seconds(now), 0),
+    expires_in: Math.max(numericDate(accessExpiresAt) - numericDate(now), 0),
   };
   if (scope) res.scope = scope;
   if (refreshToken) res.refresh_token = refreshToken;
