@@ -10,7 +10,7 @@ export interface IdTokenExpectations {
   /** Seconds of clock skew tolerated on `exp` and `iat`. Default 60. */
   clockTolerance?: number;
   now?: () => number;
-  fetch?: FetchLike;
+  fetch?: FetchLike | undefined;
 }
 
 /** The claims of a validated ID token. */

@@ -13,7 +13,7 @@ export async function authorizationCodeGrant(
   tokenEndpoint: string,
   client: ClientCredentials,
   parameters: AuthorizationCodeParameters,
-  options: { fetch?: FetchLike; signal?: AbortSignal } = {},
+  options: { fetch?: FetchLike | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<TokenResult> {
   const init = formRequest(client, {
     grant_type: "authorization_code",
@@ -21,6 +21,6 @@ export async function authorizationCodeGrant(
     redirect_uri: parameters.redirectUri,
     code_verifier: parameters.codeVerifier,
   });
-  const response = await send(options.fetch ?? fetch, tokenEndpoint, { ...init, signal: options.signal });
+  const response = await send(options.fetch ?? fetch, tokenEndpoint, { ...init, signal: options.signal ?? null });
   return parseTokenResponse(response);
 }
