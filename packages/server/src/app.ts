@@ -1,5 +1,5 @@
 import { type Clock, type Database, systemClock, unavailableReason } from "@evergreen/db";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { adminRoutes } from "./admin/routes.ts";
 import { ClientRegistry } from "./clients.ts";
 import { registerCors } from "./cors.ts";
@@ -27,6 +27,13 @@ import { revokeRoutes } from "./routes/revoke.ts";
 import { tokenRoutes } from "./routes/token.ts";
 import { userinfoRoutes } from "./routes/userinfo.ts";
 
+/**
+ * A route group registered on the issuer after its own (the broker's, say), with the same
+ * context and admin token. Whoever builds the app passes them, so a group given to both
+ * `serve` and the CLI's in-process admin backend is served by both.
+ */
+export type IssuerExtension = FastifyPluginAsync<{ ctx: IssuerContext; adminToken: string }>;
+
 /** How long a starting server waits for Redis before it starts on in-memory limits. */
 const REDIS_START_WAIT_MS = 2_000;
 
@@ -39,6 +46,8 @@ export interface IssuerOptions {
   logger?: boolean;
   /** Where log lines go instead of stdout (tests capture them to check redaction). */
   logStream?: NodeJS.WritableStream;
+  /** Route groups registered after the issuer's own (see IssuerExtension). */
+  extensions?: IssuerExtension[];
 }
 
 export interface Issuer {
@@ -189,6 +198,9 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   await app.register(introspectRoutes, { ctx });
   await app.register(userinfoRoutes, { ctx });
   await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
+  for (const extension of options.extensions ?? []) {
+    await app.register(extension, { ctx, adminToken: options.adminToken });
+  }
   // With EVERGREEN_METRICS_TOKEN set, /metrics wants it as a Bearer token (failures throttled
   // like the admin token's); unset, /metrics is open, as Prometheus scrapers expect by default.
   const metricsAuth = config.metricsToken

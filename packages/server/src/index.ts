@@ -1,12 +1,8 @@
-export { buildIssuer, type Issuer, type IssuerOptions } from "./app.ts";
+export { buildIssuer, type Issuer, type IssuerExtension, type IssuerOptions } from "./app.ts";
+export type { IssuerContext } from "./context.ts";
 export { startServer, type RunningServer } from "./server.ts";
 export { loadConfig, type ServerConfig, CLIENT_DEFAULTS } from "./config.ts";
 export { runJanitor } from "./janitor.ts";
-export { markAdminTokenShown, resolveAdminToken } from "./admin-token.ts";
-export { createUser, findUser, listUsers, updateUser, deleteUser } from "./admin/user-store.ts";
-export { createClient, getClient, listClients, updateClient, deleteClient } from "./admin/client-store.ts";
-export { listSessions, revokeAllSessions, revokeSession } from "./admin/sessions.ts";
-export { maxAccessTtl } from "./admin/routes.ts";
-export { SigningKeyStore } from "./keys/signing-keys.ts";
+export { markAdminTokenShown, readStoredAdminToken, resolveAdminToken } from "./admin-token.ts";
 export { parseKeyRing } from "./crypto/secret-box.ts";
 export { OAuthError, BearerTokenError, AdminApiError } from "./errors.ts";

@@ -1,7 +1,7 @@
 import { type Clock, type Database, migrate, openDatabase, systemClock } from "@evergreen/db";
 import { join } from "node:path";
 import { resolveAdminToken } from "./admin-token.ts";
-import { type Issuer, buildIssuer } from "./app.ts";
+import { type Issuer, type IssuerExtension, buildIssuer } from "./app.ts";
 import type { ServerConfig } from "./config.ts";
 import { runJanitor } from "./janitor.ts";
 
@@ -17,7 +17,7 @@ export interface RunningServer {
 /** Opens the configured database, migrates it, builds the issuer and listens. `evergreen serve` is this. */
 export async function startServer(
   config: ServerConfig,
-  options: { clock?: Clock; logger?: boolean } = {},
+  options: { clock?: Clock; logger?: boolean; extensions?: IssuerExtension[] } = {},
 ): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   // First: a configured admin token that is too short refuses the start before anything opens.
@@ -30,7 +30,14 @@ export async function startServer(
   });
   try {
     await migrate(db);
-    const issuer = await buildIssuer({ config, db, clock, adminToken: admin.token, logger: options.logger });
+    const issuer = await buildIssuer({
+      config,
+      db,
+      clock,
+      adminToken: admin.token,
+      logger: options.logger,
+      extensions: options.extensions,
+    });
     await issuer.app.listen({ port: config.port, host: config.host });
     const address = issuer.app.server.address();
     const port = typeof address === "object" && address ? address.port : config.port;

@@ -1,6 +1,7 @@
 import { type ServerConfig, markAdminTokenShown, startServer } from "@evergreen/server";
 import { acquireDataDirLock } from "../data-dir-lock.ts";
 import { parse } from "../args.ts";
+import { ROUTE_GROUPS } from "../route-groups.ts";
 
 const HELP = `evergreen serve — start the issuer
 
@@ -31,7 +32,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config);
+    server = await startServer(config, { extensions: ROUTE_GROUPS });
   } catch (err) {
     release?.();
     throw err;
