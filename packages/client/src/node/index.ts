@@ -1,3 +1,4 @@
 // Node-only adapters (they import node:fs); browsers import "@evergreen/client" alone.
 export { fileStorage, type FileStorageOptions } from "./file-storage.ts";
 export { fileLock, type FileLockOptions } from "./file-lock.ts";
+export { isProcessAlive } from "./process-alive.ts";
