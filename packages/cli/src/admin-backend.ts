@@ -1,4 +1,10 @@
-import { buildIssuer, readStoredAdminToken, runJanitor, type ServerConfig } from "@evergreen/server";
+import {
+  type IssuerExtension,
+  type ServerConfig,
+  buildIssuer,
+  readStoredAdminToken,
+  runJanitor,
+} from "@evergreen/server";
 import { systemClock } from "@evergreen/db";
 import { randomBytes } from "node:crypto";
 import { openCommandDatabase } from "./open-database.ts";
@@ -96,7 +102,10 @@ export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
  * starts no background work (no Redis, no janitor timer: those belong to startServer), does
  * not rate-limit its own calls, and is authorised by a random token that lives only here.
  */
-export async function inProcessBackend(config: ServerConfig): Promise<AdminBackend> {
+export async function inProcessBackend(
+  config: ServerConfig,
+  extensions: IssuerExtension[] = ROUTE_GROUPS,
+): Promise<AdminBackend> {
   const { db, close } = await openCommandDatabase(config);
   const adminToken = randomBytes(32).toString("base64url");
   let issuer: Awaited<ReturnType<typeof buildIssuer>>;
@@ -106,7 +115,7 @@ export async function inProcessBackend(config: ServerConfig): Promise<AdminBacke
       db,
       adminToken,
       logger: false,
-      extensions: ROUTE_GROUPS,
+      extensions,
     });
   } catch (err) {
     await close();
