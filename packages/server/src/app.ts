@@ -25,7 +25,9 @@ import { readinessRoutes } from "./routes/readiness.ts";
 /**
  * A route group registered on the issuer after its own (the broker's, say), with the same
  * context and admin token. Whoever builds the app passes them, so a group given to both
- * `serve` and the CLI's in-process admin backend is served by both.
+ * `serve` and the CLI's in-process admin backend is served by both. Its admin routes guard
+ * themselves with `bearerSecretCheck(ctx, adminToken, …)`; background work it starts must stop
+ * in an onClose hook, since the CLI builds the app for a single command.
  */
 export type IssuerExtension = FastifyPluginAsync<{ ctx: IssuerContext; adminToken: string }>;
 

@@ -6,3 +6,4 @@ export { runJanitor } from "./janitor.ts";
 export { markAdminTokenShown, readStoredAdminToken, resolveAdminToken } from "./admin-token.ts";
 export { parseKeyRing } from "./crypto/secret-box.ts";
 export { OAuthError, BearerTokenError, AdminApiError } from "./errors.ts";
+export { bearerSecretCheck } from "./bearer-secret.ts";

@@ -38,20 +38,25 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
     throw err;
   }
   const out = (line: string) => process.stderr.write(`${line}\n`);
-  out(`evergreen: issuer ${config.issuer} listening on ${server.url}`);
-  out(
+  // The start-up banner goes out in one write, so whoever reads it (a person, a supervisor, a
+  // test waiting for "listening on") gets the generated admin token with the first line.
+  const banner = [
+    `evergreen: issuer ${config.issuer} listening on ${server.url}`,
     `evergreen: database ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${config.dataDir}`}`,
-  );
+  ];
   if (server.adminTokenCreated) {
-    out("evergreen: generated an admin token (kept in the data directory, shown only now):");
-    out(`    ${server.adminToken}`);
-    markAdminTokenShown(config.dataDir);
+    banner.push(
+      "evergreen: generated an admin token (kept in the data directory, shown only now):",
+      `    ${server.adminToken}`,
+    );
   }
   if (!config.encryptionKey) {
-    out(
+    banner.push(
       "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys are sealed with a development key.",
     );
   }
+  out(banner.join("\n"));
+  if (server.adminTokenCreated) markAdminTokenShown(config.dataDir);
   const stop = async (signal: string) => {
     out(`evergreen: ${signal}, shutting down`);
     await server.stop().catch(() => {});
