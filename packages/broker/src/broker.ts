@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { type Clock, type Database, systemClock } from "@evergreen/db";
-import type { Issuer, KeyRing } from "@evergreen/server";
+import type { IssuerContext, KeyRing } from "@evergreen/server";
+import type { FastifyInstance } from "fastify";
 import { Registry } from "prom-client";
 import { brokerAdminRoutes } from "./admin/routes.ts";
 import type { BrokerConfig } from "./config.ts";
@@ -29,7 +30,7 @@ export interface BrokerOptions {
 export interface Broker {
   ctx: BrokerContext;
   /** Registers the admin and consumer routes on `app` (before it listens). */
-  registerRoutes(issuer: Issuer, adminToken: string): Promise<void>;
+  registerRoutes(app: FastifyInstance, issuer: IssuerContext, adminToken: string): Promise<void>;
   /** The worker of this process (started by `startWorker`). */
   worker: BrokerWorker;
   startWorker(): void;
@@ -73,9 +74,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   return {
     ctx,
     worker,
-    async registerRoutes(issuer, adminToken) {
-      await issuer.app.register(brokerAdminRoutes, { ctx, issuer: issuer.ctx, adminToken });
-      await issuer.app.register(consumerRoutes, { ctx });
+    async registerRoutes(app, issuer, adminToken) {
+      await app.register(brokerAdminRoutes, { ctx, issuer, adminToken });
+      await app.register(consumerRoutes, { ctx });
     },
     startWorker() {
       started = true;

@@ -1,6 +1,6 @@
 export { createBroker, type Broker, type BrokerOptions } from "./broker.ts";
 export { loadBrokerConfig, type BrokerConfig, BrokerConfigError } from "./config.ts";
-export { brokerExtension } from "./serve.ts";
+export { brokerRoutes } from "./serve.ts";
 export { runBrokerWorker } from "./worker/standalone.ts";
 export { rotateBrokerKeys } from "./rotate-keys.ts";
 export {

@@ -1,30 +1,27 @@
-import type { ServerExtension } from "@evergreen/server";
+import type { IssuerExtension } from "@evergreen/server";
 import { createBroker } from "./broker.ts";
 import { loadBrokerConfig } from "./config.ts";
 
 /**
- * The broker as a part of `evergreen serve`: its admin and consumer routes on the issuer's
- * app, its metrics on the issuer's registry, and a worker in-process unless
- * EVERGREEN_BROKER_WORKER=off. Invalid broker settings refuse the start.
+ * The broker as a route group of the issuer's app: its admin and consumer routes, its metrics
+ * on the issuer's registry, and — for `evergreen serve`, unless EVERGREEN_BROKER_WORKER=off —
+ * a worker in-process, stopped when the app closes. The CLI's in-process admin backend uses
+ * the same group without the worker. Invalid broker settings refuse the start (they are read
+ * here, before anything opens).
  */
-export function brokerExtension(env: NodeJS.ProcessEnv = process.env): ServerExtension {
-  const config = loadBrokerConfig(env);
-  return async (issuer, adminToken) => {
+export function brokerRoutes(options: { worker: boolean; env?: NodeJS.ProcessEnv }): IssuerExtension {
+  const config = loadBrokerConfig(options.env ?? process.env);
+  return async (app, { ctx, adminToken }) => {
     const broker = await createBroker({
-      db: issuer.ctx.db,
-      ring: issuer.ctx.ring,
-      clock: issuer.ctx.clock,
+      db: ctx.db,
+      ring: ctx.ring,
+      clock: ctx.clock,
       config,
-      registry: issuer.ctx.metrics.registry,
-      log: issuer.app.log,
+      registry: ctx.metrics.registry,
+      log: ctx.log,
     });
-    try {
-      await broker.registerRoutes(issuer, adminToken);
-    } catch (err) {
-      await broker.close();
-      throw err;
-    }
-    if (config.workerInServe) broker.startWorker();
-    return { close: () => broker.close() };
+    app.addHook("onClose", () => broker.close());
+    await broker.registerRoutes(app, ctx, adminToken);
+    if (options.worker && config.workerInServe) broker.startWorker();
   };
 }

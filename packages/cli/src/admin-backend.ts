@@ -1,34 +1,27 @@
-import { systemClock } from "@evergreen/db";
 import {
+  type IssuerExtension,
   type ServerConfig,
-  SigningKeyStore,
-  createClient,
-  createUser,
-  deleteClient,
-  deleteUser,
-  findUser,
-  getClient,
-  listClients,
-  listSessions,
-  listUsers,
-  maxAccessTtl,
-  parseKeyRing,
-  revokeAllSessions,
-  revokeSession,
+  buildIssuer,
+  readStoredAdminToken,
   runJanitor,
-  updateClient,
-  updateUser,
 } from "@evergreen/server";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { systemClock } from "@evergreen/db";
+import { randomBytes } from "node:crypto";
 import { openCommandDatabase } from "./open-database.ts";
+import { routeGroups } from "./route-groups.ts";
 
 type Json = Record<string, unknown>;
 
 /**
- * What the admin commands need. Two implementations: straight to the database, or through
- * a running server's admin API — the only safe way while a server holds an embedded PGlite
- * data directory, which one process at a time may open.
+ * Sends one admin API request and returns its JSON body (undefined for 204), throwing a
+ * CliError for an error response.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: admin API JSON, shaped by the server
+export type AdminCall = (method: string, path: string, body?: Json) => Promise<any>;
+
+/**
+ * The admin API as the commands use it. One implementation over a transport: a running
+ * server's HTTP API, or the same routes run in-process with `app.inject()`.
  */
 export interface AdminBackend {
   createUser(body: Json): Promise<Json>;
@@ -45,29 +38,23 @@ export interface AdminBackend {
   deleteClient(id: string): Promise<void>;
   rotateKeys(): Promise<Json>;
   listKeys(): Promise<Json[]>;
+  /** Any other admin route (the broker's, say). */
+  call: AdminCall;
   close(): Promise<void>;
 }
 
 export class CliError extends Error {}
 
-/** Admin API over HTTP. */
-export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
-  // biome-ignore lint/suspicious/noExplicitAny: admin API JSON, shaped by the server
-  async function call(method: string, path: string, body?: Json): Promise<any> {
-    const res = await fetch(baseUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${adminToken}`,
-        ...(body ? { "content-type": "application/json" } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    const json = text ? JSON.parse(text) : undefined;
-    if (!res.ok)
-      throw new CliError(`${json?.error ?? res.status}: ${json?.error_description ?? res.statusText}`);
-    return json;
-  }
+/** Turns a response's status and text into its JSON body, or the CliError it stands for. */
+function answer(status: number, statusText: string, text: string) {
+  const json = text ? JSON.parse(text) : undefined;
+  if (status < 200 || status >= 300)
+    throw new CliError(`${json?.error ?? status}: ${json?.error_description ?? statusText}`);
+  return json;
+}
+
+/** The admin commands over one transport. */
+function adminBackend(call: AdminCall, close: () => Promise<void>): AdminBackend {
   const u = encodeURIComponent;
   return {
     createUser: (b) => call("POST", "/admin/users", b),
@@ -88,51 +75,71 @@ export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
     deleteClient: (id) => call("DELETE", `/admin/clients/${u(id)}`),
     rotateKeys: () => call("POST", "/admin/keys/rotate"),
     listKeys: () => call("GET", "/admin/keys"),
-    close: async () => {},
+    call,
+    close,
   };
 }
 
-/** Admin operations directly on the database (PostgreSQL, or PGlite while no server runs). */
-export async function databaseBackend(config: ServerConfig): Promise<AdminBackend> {
+/** Admin API over HTTP. */
+export function httpBackend(baseUrl: string, adminToken: string): AdminBackend {
+  const call: AdminCall = async (method, path, body) => {
+    const res = await fetch(baseUrl + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${adminToken}`,
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return answer(res.status, res.statusText, await res.text());
+  };
+  return adminBackend(call, async () => {});
+}
+
+/**
+ * The admin API run in-process: the app `serve` builds (buildIssuer with the same route
+ * groups) over the command's database, called with `app.inject()` and never listening. It
+ * starts no background work (no Redis, no janitor timer: those belong to startServer), does
+ * not rate-limit its own calls, and is authorised by a random token that lives only here.
+ */
+export async function inProcessBackend(
+  config: ServerConfig,
+  extensions: IssuerExtension[] = routeGroups({ brokerWorker: false }),
+): Promise<AdminBackend> {
   const { db, close } = await openCommandDatabase(config);
-  const clock = systemClock;
-  const asJson = (v: unknown) => JSON.parse(JSON.stringify(v));
-  const keys = async () => {
-    const store = new SigningKeyStore(db, parseKeyRing(config.encryptionKey), clock, config.signingAlg);
-    await store.init();
-    return store;
+  const adminToken = randomBytes(32).toString("base64url");
+  let issuer: Awaited<ReturnType<typeof buildIssuer>>;
+  try {
+    issuer = await buildIssuer({
+      config: { ...config, redisUrl: undefined, rateLimit: { ...config.rateLimit, enabled: false } },
+      db,
+      adminToken,
+      logger: false,
+      extensions,
+    });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const call: AdminCall = async (method, path, body) => {
+    const res = await issuer.app.inject({
+      method: method as "GET",
+      url: path,
+      headers: {
+        authorization: `Bearer ${adminToken}`,
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
+      ...(body ? { payload: JSON.stringify(body) } : {}),
+    });
+    return answer(res.statusCode, res.statusMessage, res.body);
   };
-  return {
-    createUser: async (b) => asJson(await createUser(db, clock, b)),
-    listUsers: async () => asJson(await listUsers(db, 1000)),
-    getUser: async (id) => asJson(await findUser(db, id)),
-    updateUser: async (id, b) => asJson(await updateUser(db, clock, id, b)),
-    deleteUser: (id) => deleteUser(db, id),
-    listSessions: async (id) => asJson(await listSessions(db, clock, (await findUser(db, id)).id)),
-    revokeSessions: async (id, sid) => {
-      const user = await findUser(db, id);
-      if (sid) {
-        await revokeSession(db, clock, user.id, sid);
-        return { revoked: 1 };
-      }
-      return { revoked: await revokeAllSessions(db, clock, user.id) };
-    },
-    createClient: async (b) => asJson(await createClient(db, clock, b)),
-    listClients: async () => asJson(await listClients(db, 1000)),
-    getClient: async (id) => asJson(await getClient(db, id)),
-    updateClient: async (id, b) => asJson(await updateClient(db, clock, id, b)),
-    deleteClient: (id) => deleteClient(db, id),
-    rotateKeys: async () => {
-      const k = await (await keys()).rotate(await maxAccessTtl({ db }));
-      return { kid: k.kid, alg: k.alg };
-    },
-    listKeys: async () => {
-      const store = await keys();
-      const current = store.current().kid;
-      return store.jwks().keys.map((k) => ({ kid: k.kid, alg: k.alg, current: k.kid === current }));
-    },
-    close,
-  };
+  return adminBackend(call, async () => {
+    try {
+      await issuer.close();
+    } finally {
+      await close();
+    }
+  });
 }
 
 /** Runs the janitor once against the configured database. */
@@ -146,27 +153,15 @@ export async function janitorOnce(config: ServerConfig): Promise<Json> {
 }
 
 /**
- * Picks the backend: `--url` (or a server answering on the configured address while the
- * embedded database is in use) means HTTP; otherwise the database directly.
+ * Picks the transport: `--url` (or a server answering on the configured address while the
+ * embedded database is in use, which one process at a time may open) means HTTP; otherwise
+ * the admin routes run in-process on the database.
  */
 export async function chooseBackend(config: ServerConfig, url?: string): Promise<AdminBackend> {
-  const server = await runningAdminServer(config, url);
-  return server ? httpBackend(server.url, server.token) : databaseBackend(config);
-}
-
-/**
- * The admin API to go through, if any: `--url`, or a server answering on the configured
- * address while the embedded database is in use (it holds the data directory). Undefined
- * means "open the database directly".
- */
-export async function runningAdminServer(
-  config: ServerConfig,
-  url?: string,
-): Promise<{ url: string; token: string } | undefined> {
   const token = config.adminToken ?? readStoredAdminToken(config.dataDir);
   if (url) {
     if (!token) throw new CliError("no admin token: set EVERGREEN_ADMIN_TOKEN");
-    return { url: url.replace(/\/+$/, ""), token };
+    return httpBackend(url.replace(/\/+$/, ""), token);
   }
   if (!config.databaseUrl && token) {
     const local = `http://${config.host}:${config.port}`;
@@ -174,12 +169,7 @@ export async function runningAdminServer(
       (r) => r.ok,
       () => false,
     );
-    if (up) return { url: local, token };
+    if (up) return httpBackend(local, token);
   }
-  return undefined;
-}
-
-function readStoredAdminToken(dataDir: string): string | undefined {
-  const file = join(dataDir, "admin-token");
-  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+  return inProcessBackend(config);
 }

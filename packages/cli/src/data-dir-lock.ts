@@ -1,14 +1,6 @@
+import { isProcessAlive } from "@evergreen/client/node";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * Embedded PGlite is one process's database: two processes writing one data directory would
@@ -25,7 +17,7 @@ export function acquireDataDirLock(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const pid = Number(readFileSync(file, "utf8"));
-      if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid)) {
         throw new Error(
           `the embedded database in ${dataDir} is in use by process ${pid}; stop it, or use its admin API (--url)`,
         );

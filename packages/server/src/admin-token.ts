@@ -23,16 +23,22 @@ export function resolveAdminToken(
     }
     return { token: configured, created: false };
   }
-  const file = join(dataDir, "admin-token");
-  const shown = existsSync(join(dataDir, "admin-token.shown"));
-  if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), created: !shown };
+  const stored = readStoredAdminToken(dataDir);
+  if (stored !== undefined)
+    return { token: stored, created: !existsSync(join(dataDir, "admin-token.shown")) };
   mkdirSync(dataDir, { recursive: true });
   const token = newOpaqueToken("ega_");
-  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  writeFileSync(join(dataDir, "admin-token"), `${token}\n`, { mode: 0o600, flag: "wx" });
   return { token, created: true };
 }
 
 /** Records that the generated token was printed, so later starts stay quiet about it. */
 export function markAdminTokenShown(dataDir: string): void {
   writeFileSync(join(dataDir, "admin-token.shown"), "", { mode: 0o600 });
+}
+
+/** The admin token a first start generated and kept in the data directory, if there is one. */
+export function readStoredAdminToken(dataDir: string): string | undefined {
+  const file = join(dataDir, "admin-token");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
 }

@@ -1,17 +1,17 @@
-import { type Clock, type Database, systemClock, unavailableReason } from "@evergreen/db";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { type Clock, type Database, systemClock } from "@evergreen/db";
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { adminRoutes } from "./admin/routes.ts";
 import { ClientRegistry } from "./clients.ts";
-import { registerCors } from "./cors.ts";
 import type { ServerConfig } from "./config.ts";
 import type { IssuerContext } from "./context.ts";
 import { parseKeyRing } from "./crypto/secret-box.ts";
 import { bearerSecretCheck } from "./bearer-secret.ts";
 import { HashingGate } from "./crypto/hashing-gate.ts";
-import { OutageLog, outageError } from "./dependency-outage.ts";
-import { AdminApiError, BearerTokenError, OAuthError } from "./errors.ts";
-import { FORM_BODY_LIMIT, registerFormParser } from "./form-body.ts";
-import { createAccessTokenVerifier } from "./guard/verify.ts";
+import { OutageLog } from "./dependency-outage.ts";
+import { errorHandler } from "./error-handler.ts";
+import { BearerTokenError } from "./errors.ts";
+import { registerFormParser } from "./form-body.ts";
+import { createTokenVerifier } from "./guard/verify.ts";
 import { SigningKeyStore } from "./keys/signing-keys.ts";
 import { loggerOptions } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
@@ -20,16 +20,19 @@ import { RateLimiter } from "./rate-limit/limiter.ts";
 import { MemoryRateLimitStore } from "./rate-limit/memory-store.ts";
 import { RedisRateLimitStore } from "./rate-limit/redis-store.ts";
 import { authorizeRoutes } from "./routes/authorize.ts";
-import { deviceAuthorizationRoutes } from "./routes/device-authorization.ts";
 import { deviceVerificationRoutes } from "./routes/device-verification.ts";
-import { discoveryRoutes } from "./routes/discovery.ts";
 import { endSessionRoutes } from "./routes/end-session.ts";
-import { introspectRoutes } from "./routes/introspect.ts";
-import { jwksRoutes } from "./routes/jwks.ts";
+import { oauthEndpoints } from "./routes/oauth-endpoints.ts";
 import { readinessRoutes } from "./routes/readiness.ts";
-import { revokeRoutes } from "./routes/revoke.ts";
-import { tokenRoutes } from "./routes/token.ts";
-import { userinfoRoutes } from "./routes/userinfo.ts";
+
+/**
+ * A route group registered on the issuer after its own (the broker's, say), with the same
+ * context and admin token. Whoever builds the app passes them, so a group given to both
+ * `serve` and the CLI's in-process admin backend is served by both. Its admin routes guard
+ * themselves with `bearerSecretCheck(ctx, adminToken, …)`; background work it starts must stop
+ * in an onClose hook, since the CLI builds the app for a single command.
+ */
+export type IssuerExtension = FastifyPluginAsync<{ ctx: IssuerContext; adminToken: string }>;
 
 /** How long a starting server waits for Redis before it starts on in-memory limits. */
 const REDIS_START_WAIT_MS = 2_000;
@@ -43,6 +46,8 @@ export interface IssuerOptions {
   logger?: boolean;
   /** Where log lines go instead of stdout (tests capture them to check redaction). */
   logStream?: NodeJS.WritableStream;
+  /** Route groups registered after the issuer's own (see IssuerExtension). */
+  extensions?: IssuerExtension[];
 }
 
 export interface Issuer {
@@ -118,7 +123,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     hashing: new HashingGate(config.hashing.concurrency, config.hashing.queue),
     metrics,
     log: app.log,
-    verifyAccessToken: createAccessTokenVerifier({
+    verifyAccessToken: createTokenVerifier({
       issuer: config.issuer,
       audience: config.audience,
       clock,
@@ -132,70 +137,20 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
   };
 
   registerFormParser(app);
-  registerCors(app, config.corsOrigins);
-  const outages = new OutageLog(app.log, clock, metrics);
-  app.setErrorHandler((caught: FastifyError, req, reply) => {
-    // The database being down is not the request's fault: 503 + Retry-After, one log line per class.
-    const outage = unavailableReason(caught);
-    if (outage) outages.report("database", outage, "database unreachable; answering 503");
-    const err = outage ? outageError() : caught;
-    if (err instanceof OAuthError) {
-      return reply
-        .code(err.status)
-        .headers(err.headers)
-        .header("Cache-Control", "no-store")
-        .header("Pragma", "no-cache")
-        .send(err.toJSON());
-    }
-    if (err instanceof AdminApiError)
-      return reply.code(err.status).header("Cache-Control", "no-store").send(err.toJSON());
-    if (err instanceof BearerTokenError) {
-      return reply.code(err.status).header("WWW-Authenticate", err.challenge("evergreen")).send(err.toJSON());
-    }
-    // Text PostgreSQL cannot store (a NUL character) that slipped past validation is bad input.
-    const pgCode = (err as { code?: string }).code;
-    if (pgCode === "22021" || pgCode === "22P05") {
-      return reply.code(400).header("Cache-Control", "no-store").send({
-        error: "invalid_request",
-        error_description: "the request contains characters that are not allowed",
-      });
-    }
-    // Malformed input caught by Fastify itself (body too large, bad JSON, unknown media type,
-    // schema validation) is the client's fault: RFC 6749 invalid_request, never a 500.
-    const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const description =
-        err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || status === 413
-          ? `the request body exceeds ${FORM_BODY_LIMIT} bytes`
-          : err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || status === 415
-            ? "unsupported content type"
-            : "malformed request";
-      return reply
-        .code(400)
-        .header("Cache-Control", "no-store")
-        .send({ error: "invalid_request", error_description: description });
-    }
-    req.log.error({ err: { type: err.name, code: err.code, stack: err.stack } }, "request failed");
-    return reply
-      .code(500)
-      .header("Cache-Control", "no-store")
-      .send({ error: "server_error", error_description: "internal error" });
-  });
+  app.setErrorHandler(errorHandler(new OutageLog(app.log, clock, metrics)));
   app.setNotFoundHandler((_req, reply) =>
     reply.code(404).send({ error: "not_found", error_description: "no such endpoint" }),
   );
 
-  await app.register(discoveryRoutes, { ctx });
-  await app.register(jwksRoutes, { ctx });
-  await app.register(tokenRoutes, { ctx });
-  await app.register(revokeRoutes, { ctx });
-  await app.register(introspectRoutes, { ctx });
-  await app.register(userinfoRoutes, { ctx });
+  await app.register(oauthEndpoints, { ctx });
+  // The browser's pages: the login, consent and logout forms and the device verification page.
   await app.register(authorizeRoutes, { ctx });
   await app.register(endSessionRoutes, { ctx });
-  await app.register(deviceAuthorizationRoutes, { ctx });
   await app.register(deviceVerificationRoutes, { ctx });
   await app.register(adminRoutes, { ctx, adminToken: options.adminToken });
+  for (const extension of options.extensions ?? []) {
+    await app.register(extension, { ctx, adminToken: options.adminToken });
+  }
   // With EVERGREEN_METRICS_TOKEN set, /metrics wants it as a Bearer token (failures throttled
   // like the admin token's); unset, /metrics is open, as Prometheus scrapers expect by default.
   const metricsAuth = config.metricsToken

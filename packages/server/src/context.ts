@@ -2,7 +2,7 @@ import type { Clock, Database } from "@evergreen/db";
 import type { FastifyBaseLogger } from "fastify";
 import type { ClientRegistry } from "./clients.ts";
 import type { ServerConfig } from "./config.ts";
-import type { AccessTokenVerifier } from "./guard/verify.ts";
+import type { TokenVerifier } from "./guard/verify.ts";
 import type { HashingGate } from "./crypto/hashing-gate.ts";
 import type { KeyRing } from "./crypto/secret-box.ts";
 import type { SigningKeyStore } from "./keys/signing-keys.ts";
@@ -23,5 +23,5 @@ export interface IssuerContext {
   metrics: IssuerMetrics;
   log: FastifyBaseLogger;
   /** The same verification a resource server uses, with keys from the local store. */
-  verifyAccessToken: AccessTokenVerifier;
+  verifyAccessToken: TokenVerifier;
 }

@@ -1,7 +1,7 @@
 import { type Clock, type Database, migrate, openDatabase, systemClock } from "@evergreen/db";
 import { join } from "node:path";
 import { resolveAdminToken } from "./admin-token.ts";
-import { type Issuer, buildIssuer } from "./app.ts";
+import { type Issuer, type IssuerExtension, buildIssuer } from "./app.ts";
 import type { ServerConfig } from "./config.ts";
 import { runJanitor } from "./janitor.ts";
 
@@ -14,19 +14,10 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/**
- * A part served beside the issuer (the broker): it registers its routes on the issuer's app
- * before it listens, may start background work, and is stopped before the issuer closes.
- */
-export type ServerExtension = (
-  issuer: Issuer,
-  adminToken: string,
-) => Promise<{ close(): Promise<void> } | undefined>;
-
 /** Opens the configured database, migrates it, builds the issuer and listens. `evergreen serve` is this. */
 export async function startServer(
   config: ServerConfig,
-  options: { clock?: Clock; logger?: boolean; extensions?: ServerExtension[] } = {},
+  options: { clock?: Clock; logger?: boolean; extensions?: IssuerExtension[] } = {},
 ): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   // First: a configured admin token that is too short refuses the start before anything opens.
@@ -39,16 +30,18 @@ export async function startServer(
   });
   try {
     await migrate(db);
-    const issuer = await buildIssuer({ config, db, clock, adminToken: admin.token, logger: options.logger });
-    const extended: { close(): Promise<void> }[] = [];
+    const issuer = await buildIssuer({
+      config,
+      db,
+      clock,
+      adminToken: admin.token,
+      logger: options.logger,
+      extensions: options.extensions,
+    });
     try {
-      for (const extend of options.extensions ?? []) {
-        const running = await extend(issuer, admin.token);
-        if (running) extended.push(running);
-      }
       await issuer.app.listen({ port: config.port, host: config.host });
     } catch (err) {
-      for (const e of extended.reverse()) await e.close().catch(() => {});
+      // The extensions' background work stops with the app (their onClose hooks).
       await issuer.close().catch(() => {});
       throw err;
     }
@@ -71,7 +64,6 @@ export async function startServer(
       adminTokenCreated: admin.created,
       async stop() {
         if (timer) clearInterval(timer);
-        for (const e of extended.reverse()) await e.close().catch(() => {});
         await issuer.close();
         await db.close();
       },

@@ -70,6 +70,30 @@ describe.each(DATABASES)("CORS for browser apps on %s", (database) => {
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("answers preflights only for the OAuth endpoints and allowed origins; others get the ordinary 404", async () => {
+    const preflight = (base: string, path: string, origin?: string) =>
+      fetch(`${base}${path}`, {
+        method: "OPTIONS",
+        headers: { ...(origin ? { origin } : {}), "access-control-request-method": "POST" },
+      });
+    for (const path of ["/revoke", "/introspect", "/userinfo", "/.well-known/openid-configuration"]) {
+      const res = await preflight(ti.url, path, ORIGIN);
+      expect(res.status, path).toBe(204);
+      expect(res.headers.get("access-control-allow-origin"), path).toBe("*");
+    }
+    for (const [base, path, origin] of [
+      [ti.url, "/admin/users", ORIGIN],
+      [ti.url, "/metrics", ORIGIN],
+      [ti.url, "/token", undefined],
+      [listed.url, "/token", "https://evil.test"],
+    ] as const) {
+      const res = await preflight(base, path, origin);
+      expect(res.status, `${path} from ${origin}`).toBe(404);
+      expect(res.headers.get("access-control-allow-origin")).toBeNull();
+      expect(await res.json()).toMatchObject({ error: "not_found" });
+    }
+  });
+
   it("leaves scope out of token responses when the grant has none", async () => {
     const client = await createClient(ti, { scope: "" });
     const user = await createUser(ti);

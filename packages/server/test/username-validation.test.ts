@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
-import { databaseBackend } from "../../cli/src/admin-backend.ts";
+import { inProcessBackend } from "../../cli/src/admin-backend.ts";
 import { type TestIssuer, startTestIssuer } from "./harness.ts";
 import { createUser, uniq } from "./helpers.ts";
 
@@ -55,14 +55,12 @@ describe("username validation", () => {
     }
   });
 
-  it("the CLI's database backend refuses them too", async () => {
-    const backend = await databaseBackend(loadConfig({ DATABASE_URL: ti.databaseUrl! }));
+  it("the CLI's in-process backend refuses them too", async () => {
+    const backend = await inProcessBackend(loadConfig({ DATABASE_URL: ti.databaseUrl! }));
     try {
-      await expect(
-        backend.createUser({ username: "bo\u200bb", password: "password-123" }),
-      ).rejects.toMatchObject({
-        error: "invalid_request",
-      });
+      await expect(backend.createUser({ username: "bo\u200bb", password: "password-123" })).rejects.toThrow(
+        /^invalid_request: username must be/,
+      );
       const ok = await backend.createUser({ username: uniq("bob-"), password: "password-123" });
       expect(ok.username).toMatch(/^bob-/);
     } finally {

@@ -75,7 +75,7 @@ export async function startTestBroker(
     log: issuer.app.log,
     random: options.random,
   });
-  await broker.registerRoutes(issuer, adminToken);
+  await broker.registerRoutes(issuer.app, issuer.ctx, adminToken);
   await issuer.app.listen({ port, host: "127.0.0.1" });
   const url = `http://127.0.0.1:${port}`;
   const call = async (method: string, path: string, bearer: string, body?: unknown) => {

@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import { runBrokerWorker } from "@evergreen/broker";
 import type { ServerConfig } from "@evergreen/server";
-import { CliError } from "../admin-backend.ts";
+import { CliError, chooseBackend } from "../admin-backend.ts";
 import { parse } from "../args.ts";
-import { chooseBrokerBackend } from "../broker-backend.ts";
 import { openCommandDatabase } from "../open-database.ts";
 import { print as printTable } from "./output.ts";
 
@@ -150,7 +149,7 @@ export async function providersCommand(config: ServerConfig, args: string[]): Pr
     });
     for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
   }
-  const backend = await chooseBrokerBackend(config, v.url);
+  const backend = await chooseBackend(config, v.url);
   try {
     if (sub === "add") print(await backend.call("POST", "/admin/providers", body), v.json);
     else if (sub === "ls") print(await backend.call("GET", "/admin/providers"), v.json);
@@ -195,7 +194,7 @@ export async function connectionsCommand(config: ServerConfig, args: string[]): 
       throw new CliError("--metadata must be JSON");
     }
   }
-  const backend = await chooseBrokerBackend(config, v.url);
+  const backend = await chooseBackend(config, v.url);
   try {
     switch (sub) {
       case "add":
@@ -260,7 +259,7 @@ export async function apiKeysCommand(config: ServerConfig, args: string[]): Prom
   const v = parsed.values;
   if (!sub || !["add", "ls", "rm"].includes(sub) || (sub !== "ls" && !arg)) return usage(API_KEYS_HELP);
   const list = (s: string | undefined) => (s ? s.split(",").map((x) => x.trim()) : undefined);
-  const backend = await chooseBrokerBackend(config, v.url);
+  const backend = await chooseBackend(config, v.url);
   try {
     if (sub === "add") {
       const key = await backend.call("POST", "/admin/api-keys", {
@@ -283,7 +282,7 @@ export async function apiKeysCommand(config: ServerConfig, args: string[]): Prom
 
 /** `evergreen keys rotate-broker`: re-seal every broker secret under the newest key. */
 export async function rotateBrokerKeysCommand(config: ServerConfig, url: string | undefined, json?: boolean) {
-  const backend = await chooseBrokerBackend(config, url);
+  const backend = await chooseBackend(config, url);
   try {
     print(await backend.call("POST", "/admin/broker/keys/rotate"), json);
     return 0;

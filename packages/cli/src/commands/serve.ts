@@ -1,7 +1,7 @@
-import { brokerExtension } from "@evergreen/broker";
 import { type ServerConfig, markAdminTokenShown, startServer } from "@evergreen/server";
 import { acquireDataDirLock } from "../data-dir-lock.ts";
 import { parse } from "../args.ts";
+import { routeGroups } from "../route-groups.ts";
 
 const HELP = `evergreen serve — start the issuer
 
@@ -34,26 +34,31 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, { extensions: [brokerExtension()] });
+    server = await startServer(config, { extensions: routeGroups({ brokerWorker: true }) });
   } catch (err) {
     release?.();
     throw err;
   }
   const out = (line: string) => process.stderr.write(`${line}\n`);
-  out(`evergreen: issuer ${config.issuer} listening on ${server.url}`);
-  out(
+  // The start-up banner goes out in one write, so whoever reads it (a person, a supervisor, a
+  // test waiting for "listening on") gets the generated admin token with the first line.
+  const banner = [
+    `evergreen: issuer ${config.issuer} listening on ${server.url}`,
     `evergreen: database ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${config.dataDir}`}`,
-  );
+  ];
   if (server.adminTokenCreated) {
-    out("evergreen: generated an admin token (kept in the data directory, shown only now):");
-    out(`    ${server.adminToken}`);
-    markAdminTokenShown(config.dataDir);
+    banner.push(
+      "evergreen: generated an admin token (kept in the data directory, shown only now):",
+      `    ${server.adminToken}`,
+    );
   }
   if (!config.encryptionKey) {
-    out(
+    banner.push(
       "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys and broker tokens are sealed with a development key.",
     );
   }
+  out(banner.join("\n"));
+  if (server.adminTokenCreated) markAdminTokenShown(config.dataDir);
   const stop = async (signal: string) => {
     out(`evergreen: ${signal}, shutting down`);
     await server.stop().catch(() => {});

@@ -21,6 +21,9 @@ export async function authorizationCodeGrant(
     redirect_uri: parameters.redirectUri,
     code_verifier: parameters.codeVerifier,
   });
-  const response = await send(options.fetch ?? fetch, tokenEndpoint, { ...init, signal: options.signal ?? null });
+  const response = await send(options.fetch ?? fetch, tokenEndpoint, {
+    ...init,
+    signal: options.signal ?? null,
+  });
   return parseTokenResponse(response);
 }

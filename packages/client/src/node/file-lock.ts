@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, stat, unlink, utimes } from "node:fs/promises";
 import { dirname } from "node:path";
 import { type Lock, processLock } from "../coordination/lock.ts";
+import { isProcessAlive } from "./process-alive.ts";
 
 export interface FileLockOptions {
   /** A lock file older than this (ms) whose holder is not alive is taken over. Default 30 000. */
@@ -9,20 +10,11 @@ export interface FileLockOptions {
   timeout?: number;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 async function isStale(path: string, staleAfter: number): Promise<boolean> {
   try {
     const [info, text] = await Promise.all([stat(path), readFile(path, "utf8")]);
     const pid = Number(JSON.parse(text || "{}").pid);
-    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) return true;
+    if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) return true;
     return Date.now() - info.mtimeMs > staleAfter;
   } catch {
     return false; // vanished or half-written: try again

@@ -1,22 +1,31 @@
+import type { ErrorObject } from "ajv";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { IssuerContext } from "../context.ts";
 import { bearerSecretCheck } from "../bearer-secret.ts";
 import { AdminApiError } from "../errors.ts";
 import { auditQueries, clientQueries } from "../queries.ts";
-import { createClient, deleteClient, getClient, listClients, updateClient } from "./client-store.ts";
+import {
+  type ClientInput,
+  createClient,
+  deleteClient,
+  getClient,
+  listClients,
+  updateClient,
+} from "./client-store.ts";
 import { PAGE } from "./paging.ts";
+import {
+  adminSchemaError,
+  adminValidatorCompiler,
+  createClientBody,
+  createUserBody,
+  updateClientBody,
+  updateUserBody,
+} from "./schemas.ts";
 import { listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
-import { createUser, deleteUser, findUser, listUsers, updateUser } from "./user-store.ts";
+import { type UserInput, createUser, deleteUser, findUser, listUsers, updateUser } from "./user-store.ts";
 import { isUuid } from "../uuid.ts";
 
 type Params = { id: string; sid: string; client_id: string };
-
-function body(req: FastifyRequest): Record<string, unknown> {
-  if (typeof req.body !== "object" || req.body === null || Array.isArray(req.body)) {
-    throw new AdminApiError("invalid_request", "the body must be a JSON object");
-  }
-  return req.body as Record<string, unknown>;
-}
 
 /** A non-negative integer query parameter within [min, max], or 400. */
 function intParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
@@ -63,14 +72,17 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
   const { ctx } = opts;
   const { db, clock } = ctx;
   requireAdminToken(app, ctx, opts.adminToken);
+  // Bodies are checked by their JSON Schemas (schemas.ts), failures answered as AdminApiError.
+  app.setValidatorCompiler(adminValidatorCompiler);
+  app.setSchemaErrorFormatter((errors) => adminSchemaError(errors as ErrorObject[]));
 
-  app.post("/admin/users", async (req, reply) =>
-    reply.code(201).send(await createUser(db, clock, body(req))),
+  app.post("/admin/users", { schema: { body: createUserBody } }, async (req, reply) =>
+    reply.code(201).send(await createUser(db, clock, req.body as UserInput)),
   );
   app.get("/admin/users", async (req) => listUsers(db, ...paging(req)));
   app.get<{ Params: Params }>("/admin/users/:id", async (req) => findUser(db, req.params.id));
-  app.patch<{ Params: Params }>("/admin/users/:id", async (req) =>
-    updateUser(db, clock, req.params.id, body(req)),
+  app.patch<{ Params: Params }>("/admin/users/:id", { schema: { body: updateUserBody } }, async (req) =>
+    updateUser(db, clock, req.params.id, req.body as UserInput),
   );
   app.delete<{ Params: Params }>("/admin/users/:id", async (req, reply) => {
     await deleteUser(db, req.params.id);
@@ -90,8 +102,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
     return reply.code(204).send();
   });
 
-  app.post("/admin/clients", async (req, reply) => {
-    const created = await createClient(db, clock, body(req));
+  app.post("/admin/clients", { schema: { body: createClientBody } }, async (req, reply) => {
+    const created = await createClient(db, clock, req.body as ClientInput);
     // The registry also caches "no such client": forget it, so the new client works at once.
     ctx.clients.invalidate(created.client_id);
     return reply.code(201).send(created);
@@ -100,11 +112,15 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
   app.get<{ Params: Params }>("/admin/clients/:client_id", async (req) =>
     getClient(db, req.params.client_id),
   );
-  app.patch<{ Params: Params }>("/admin/clients/:client_id", async (req) => {
-    const updated = await updateClient(db, clock, req.params.client_id, body(req));
-    ctx.clients.invalidate(req.params.client_id);
-    return updated;
-  });
+  app.patch<{ Params: Params }>(
+    "/admin/clients/:client_id",
+    { schema: { body: updateClientBody } },
+    async (req) => {
+      const updated = await updateClient(db, clock, req.params.client_id, req.body as ClientInput);
+      ctx.clients.invalidate(req.params.client_id);
+      return updated;
+    },
+  );
   app.delete<{ Params: Params }>("/admin/clients/:client_id", async (req, reply) => {
     await deleteClient(db, req.params.client_id);
     ctx.clients.invalidate(req.params.client_id);

@@ -1,6 +1,12 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from "fastify";
 import { BearerTokenError } from "../errors.ts";
-import { type AccessTokenPayload, type AccessTokenVerifier, hasScopes } from "./verify.ts";
+import {
+  type AccessTokenPayload,
+  type AccessTokenVerifier,
+  type TokenVerifier,
+  bearerToken,
+  hasScopes,
+} from "./verify.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -19,16 +25,18 @@ export function sendBearerError(reply: FastifyReply, err: BearerTokenError, real
 
 /**
  * A Fastify preHandler that requires a valid access token (and optional scopes) and puts its
- * claims on `request.accessToken`. Use it on any route of a resource server.
+ * claims on `request.accessToken`. Use it on any route of a resource server. It takes the
+ * token from `Authorization: Bearer` (RFC 6750 §2.1) and hands it to the verifier.
  */
 export function requireAccessToken(
-  verify: AccessTokenVerifier,
+  verifier: TokenVerifier | AccessTokenVerifier,
   options: { scopes?: string[]; realm?: string } = {},
 ): preHandlerAsyncHookHandler {
   const realm = options.realm ?? "evergreen";
+  const verify = "verifyToken" in verifier ? verifier.verifyToken : verifier;
   return async function guard(request: FastifyRequest, reply: FastifyReply) {
     try {
-      const payload = await verify(request.headers.authorization);
+      const payload = await verify(bearerToken(request.headers.authorization));
       if (options.scopes && !hasScopes(payload, options.scopes)) {
         throw new BearerTokenError(
           "insufficient_scope",

@@ -7,9 +7,11 @@
 export {
   type AccessTokenPayload,
   type AccessTokenVerifier,
+  type TokenVerifier,
   type VerifierOptions,
   bearerToken,
   createAccessTokenVerifier,
+  createTokenVerifier,
   hasScopes,
 } from "./verify.ts";
 export { requireAccessToken, sendBearerError } from "./fastify.ts";

@@ -21,20 +21,29 @@ export interface VerifierOptions {
   clockTolerance?: number;
 }
 
-export type AccessTokenVerifier = (authorization: string | undefined) => Promise<AccessTokenPayload>;
+/** Verifies one access token (the bare JWT, not a header). */
+export type TokenVerifier = (token: string) => Promise<AccessTokenPayload>;
 
 /**
- * Builds a verifier for `Authorization: Bearer` access tokens. It accepts only JWTs typed
- * `at+jwt`, signed EdDSA or ES256 by a published key, from this issuer, for this audience,
- * not expired. Anything else — a refresh token, `alg: none`, an HMAC signature made with a
- * public key, an unknown `kid` — throws a BearerTokenError (RFC 6750).
+ * A verifier as createAccessTokenVerifier returns it: called with an `Authorization` header
+ * (the form earlier versions offered), and carrying the token verifier it wraps.
  */
-export function createAccessTokenVerifier(options: VerifierOptions): AccessTokenVerifier {
+export interface AccessTokenVerifier {
+  (authorization: string | undefined): Promise<AccessTokenPayload>;
+  verifyToken: TokenVerifier;
+}
+
+/**
+ * Builds a verifier of access tokens. It accepts only JWTs typed `at+jwt`, signed EdDSA or
+ * ES256 by a published key, from this issuer, for this audience, not expired. Anything else —
+ * a refresh token, `alg: none`, an HMAC signature made with a public key, an unknown `kid` —
+ * throws a BearerTokenError (RFC 6750).
+ */
+export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const getKey =
     options.getKey ?? (options.jwksUri ? createRemoteJWKSet(new URL(options.jwksUri)) : undefined);
-  if (!getKey) throw new Error("createAccessTokenVerifier needs jwksUri or getKey");
-  return async (authorization) => {
-    const token = bearerToken(authorization);
+  if (!getKey) throw new Error("a token verifier needs jwksUri or getKey");
+  return async (token) => {
     if (token.startsWith("egr_"))
       throw new BearerTokenError("invalid_token", "a refresh token is not an access token");
     try {
@@ -54,6 +63,17 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
       throw new BearerTokenError("invalid_token", "the access token is invalid");
     }
   };
+}
+
+/**
+ * The token verifier (createTokenVerifier) behind `Authorization: Bearer` extraction: call it
+ * with the header, or hand it to requireAccessToken, which extracts the header itself.
+ */
+export function createAccessTokenVerifier(options: VerifierOptions): AccessTokenVerifier {
+  const verifyToken = createTokenVerifier(options);
+  return Object.assign(async (authorization: string | undefined) => verifyToken(bearerToken(authorization)), {
+    verifyToken,
+  });
 }
 
 /** Extracts the token of `Authorization: Bearer <token>` (RFC 6750 §2.1). */

@@ -27,10 +27,8 @@ interface RefreshRow {
  */
 export async function introspectRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
-  const rl = ctx.config.rateLimit;
-  app.post("/introspect", async (req, reply) => {
+  app.post("/introspect", { config: { endpointBudget: "introspect" } }, async (req, reply) => {
     reply.header("Cache-Control", "no-store");
-    await ctx.limiter.consume(`introspect:${req.ip}`, rl.endpointPerIp, rl.windowSeconds);
     const params = formParams(req);
     const token = requiredParam(params, "token");
     const client = await authenticateClient(req, params, ctx.clients);
@@ -61,7 +59,7 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
       };
     }
 
-    const payload = await ctx.verifyAccessToken(`Bearer ${token}`).catch(() => undefined);
+    const payload = await ctx.verifyAccessToken(token).catch(() => undefined);
     if (!payload) return inactive;
     if (payload.sid) {
       const { rows } = await ctx.db.query<{ revoked_at: Date | null }>(

@@ -13,10 +13,8 @@ import { tokenQueries } from "../queries.ts";
  */
 export async function revokeRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
-  const rl = ctx.config.rateLimit;
-  app.post("/revoke", async (req, reply) => {
+  app.post("/revoke", { config: { endpointBudget: "revoke" } }, async (req, reply) => {
     reply.header("Cache-Control", "no-store");
-    await ctx.limiter.consume(`revoke:${req.ip}`, rl.endpointPerIp, rl.windowSeconds);
     const params = formParams(req);
     const token = requiredParam(params, "token");
     // The hint is only a hint (RFC 7009 §2.1): the token's own form tells us what it is.
@@ -34,7 +32,7 @@ export async function revokeRoutes(app: FastifyInstance, opts: { ctx: IssuerCont
       if (rows[0]?.client_id === client.client_id) familyId = rows[0].family_id;
       tid = tokenId(hash);
     } else {
-      const payload = await ctx.verifyAccessToken(`Bearer ${token}`).catch(() => undefined);
+      const payload = await ctx.verifyAccessToken(token).catch(() => undefined);
       if (payload?.client_id === client.client_id && payload.sid) familyId = payload.sid;
     }
     if (familyId) {

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { IssuerContext } from "../context.ts";
 import { BearerTokenError } from "../errors.ts";
 import { requireAccessToken, sendBearerError } from "../guard/fastify.ts";
@@ -12,12 +12,8 @@ import { isUuid } from "../uuid.ts";
  */
 export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
-  const rl = ctx.config.rateLimit;
-  const budget = async (req: FastifyRequest) => {
-    await ctx.limiter.consume(`userinfo:${req.ip}`, rl.endpointPerIp, rl.windowSeconds);
-  };
   const guard = requireAccessToken(ctx.verifyAccessToken, { scopes: ["openid"] });
-  app.get("/userinfo", { onRequest: budget, preHandler: guard }, async (req, reply) => {
+  app.get("/userinfo", { config: { endpointBudget: "userinfo" }, preHandler: guard }, async (req, reply) => {
     const sub = req.accessToken!.sub;
     // A client_credentials token speaks for a client (sub = client_id), never for a user.
     const isUserToken = sub !== req.accessToken!.client_id && isUuid(sub);
