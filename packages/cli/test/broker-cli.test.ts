@@ -159,7 +159,11 @@ describe("evergreen broker commands", () => {
   it("serves the broker beside the issuer on the embedded database; commands go through it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "evergreen-broker-cli-"));
     const port = await freePort();
-    const env = { EVERGREEN_DATA_DIR: dir, PORT: String(port), EVERGREEN_ADMIN_TOKEN: "adm-broker-cli-at-least-32-characters-long" };
+    const env = {
+      EVERGREEN_DATA_DIR: dir,
+      PORT: String(port),
+      EVERGREEN_ADMIN_TOKEN: "adm-broker-cli-at-least-32-characters-long",
+    };
     const server = await start(["serve"], env, "listening on");
     try {
       const add = await run(["providers", "add", "acme", "--template", "google", "--client-id", "x"], env);
