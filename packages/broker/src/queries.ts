@@ -290,12 +290,13 @@ export const connectionQueries = {
   /**
    * Hands a claimed connection back untouched (no intent was marked, nothing was sent), fenced
    * by its lease: it is due again at once for any worker, and keeps its intent if it had one.
+   * It stays `refreshing` (a refresh is still owed), as after a lapsed lease.
    */
   releaseClaim: (c: { id: string; leaseToken: string; generation: number; now: Date }): Query => ({
     name: "broker_connection_release_claim",
     text: `UPDATE broker_connections SET lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
-             status = CASE WHEN failure_count > 0 THEN 'degraded' ELSE 'active' END, updated_at = $4
-           WHERE id = $1 AND lease_token = $2 AND generation = $3 AND status = 'refreshing' RETURNING id`,
+             updated_at = $4
+           WHERE id = $1 AND lease_token = $2 AND generation = $3 RETURNING id`,
     values: [c.id, c.leaseToken, c.generation, c.now],
   }),
   /**
