@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { BrokerContext } from "../context.ts";
 import { loadProvider } from "../providers/store.ts";
 import { type ClaimedRow, connectionQueries, run } from "../queries.ts";
@@ -24,7 +25,7 @@ export class BrokerWorker {
   #woken = false;
   #unsubscribe?: () => void;
   #housekeeping?: Promise<void>;
-  #housekeepAgain = false;
+  #housekeptAt = Number.NEGATIVE_INFINITY;
 
   constructor(ctx: BrokerContext) {
     this.#ctx = ctx;
@@ -139,27 +140,25 @@ export class BrokerWorker {
     }
   }
 
-  /** Sends due webhooks and updates the backlog gauge, one run at a time, beside the claims. */
+  /**
+   * Sends due webhooks and updates the backlog gauge beside the claims: one run at a time, and
+   * (since a busy worker claims on every finished call) at most about twice per poll interval.
+   */
   #housekeep(): void {
-    if (this.#housekeeping) {
-      this.#housekeepAgain = true;
-      return;
-    }
     const { ctx } = { ctx: this.#ctx };
+    if (this.#housekeeping || performance.now() - this.#housekeptAt < ctx.config.pollMs / 2) return;
+    this.#housekeptAt = performance.now();
     this.#housekeeping = (async () => {
-      do {
-        this.#housekeepAgain = false;
-        try {
-          await dispatchWebhooks(ctx);
-          const { rows } = await run<{ n: number }>(
-            ctx.db,
-            connectionQueries.dueCount({ now: ctx.clock.now() }),
-          );
-          ctx.metrics.dueBacklog.set(rows[0]?.n ?? 0);
-        } catch (err) {
-          ctx.log.warn({ err: { message: String((err as Error)?.message) } }, "broker: webhook round failed");
-        }
-      } while (this.#housekeepAgain && this.#running);
+      try {
+        await dispatchWebhooks(ctx);
+        const { rows } = await run<{ n: number }>(
+          ctx.db,
+          connectionQueries.dueCount({ now: ctx.clock.now() }),
+        );
+        ctx.metrics.dueBacklog.set(rows[0]?.n ?? 0);
+      } catch (err) {
+        ctx.log.warn({ err: { message: String((err as Error)?.message) } }, "broker: webhook round failed");
+      }
     })().finally(() => {
       this.#housekeeping = undefined;
     });
