@@ -266,18 +266,38 @@ export const connectionQueries = {
    * The worker's claim: due connections whose lease is free or lapsed, locked with SKIP LOCKED
    * so concurrent workers take disjoint sets, each given a fresh lease token.
    */
-  claimDue: (c: { now: Date; leaseUntil: Date; owner: string; limit: number }): Query => ({
+  claimDue: (c: {
+    now: Date;
+    leaseUntil: Date;
+    owner: string;
+    limit: number;
+    /** Providers whose per-process call limit is saturated here: their connections stay for others. */
+    excludeProviders?: string[];
+  }): Query => ({
     name: "broker_connection_claim_due",
     text: `WITH due AS (
              SELECT id, lease_token AS old_lease FROM broker_connections
              WHERE status IN ('active', 'degraded', 'refreshing') AND next_refresh_at <= $1
                AND (lease_expires_at IS NULL OR lease_expires_at <= $1)
+               AND NOT (provider = ANY($5::text[]))
              ORDER BY next_refresh_at LIMIT $4 FOR UPDATE SKIP LOCKED)
            UPDATE broker_connections c SET lease_token = gen_random_uuid(), lease_owner = $3,
              lease_expires_at = $2, status = 'refreshing', updated_at = $1
            FROM due WHERE c.id = due.id
            RETURNING ${C_COLUMNS}, due.old_lease IS NOT NULL AS stolen`,
-    values: [c.now, c.leaseUntil, c.owner, c.limit],
+    values: [c.now, c.leaseUntil, c.owner, c.limit, c.excludeProviders ?? []],
+  }),
+  /**
+   * Hands a claimed connection back untouched (no intent was marked, nothing was sent), fenced
+   * by its lease: it is due again at once for any worker, and keeps its intent if it had one.
+   * It stays `refreshing` (a refresh is still owed), as after a lapsed lease.
+   */
+  releaseClaim: (c: { id: string; leaseToken: string; generation: number; now: Date }): Query => ({
+    name: "broker_connection_release_claim",
+    text: `UPDATE broker_connections SET lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
+             updated_at = $4
+           WHERE id = $1 AND lease_token = $2 AND generation = $3 RETURNING id`,
+    values: [c.id, c.leaseToken, c.generation, c.now],
   }),
   /**
    * The same claim for one connection, due or not (a consumer's or an admin's refresh now),

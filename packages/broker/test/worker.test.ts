@@ -267,6 +267,39 @@ describe.each(DATABASES)("broker worker on %s", (kind) => {
     });
   });
 
+  it("leaves a saturated provider's connections unclaimed, and hands back a claim beyond its limit", async () => {
+    const c1 = await setup(120, { max_concurrency: 1 });
+    const t2 = fake.issue();
+    const c2 = (
+      await tb.admin("POST", "/admin/connections", { provider: c1.provider, ...t2, expires_in: 120 })
+    ).body.id as string;
+    const reuseBefore = fake.reuse;
+    clock.advance(60);
+    // A call of this provider is in flight elsewhere in this process: its one slot is taken.
+    ctx.limits.configure(c1.provider, 1);
+    const held = ctx.limits.tryAcquire(c1.provider)!;
+    expect(ctx.limits.tryAcquire(c1.provider)).toBeNull();
+    const worker = new BrokerWorker(ctx);
+    await worker.round();
+    for (const id of [c1.id, c2]) {
+      expect(await row(id)).toMatchObject({ generation: 1, lease_token: null, intent_at: null });
+    }
+    held();
+    // Both are claimed together; the one the provider has no slot for goes straight back.
+    await worker.round();
+    const after = [await row(c1.id), await row(c2)].sort((a, b) => b.generation - a.generation);
+    expect(after[0]).toMatchObject({ generation: 2, status: "active", lease_token: null });
+    expect(after[1]).toMatchObject({
+      generation: 1,
+      status: "refreshing",
+      lease_token: null,
+      intent_at: null,
+    });
+    await drain(worker);
+    expect(await row(c2)).toMatchObject({ generation: 2, status: "active", lease_token: null });
+    expect(fake.reuse).toBe(reuseBefore);
+  });
+
   it("needs re-authorisation at once on invalid_client, with events and no further attempts", async () => {
     const c = await setup(120);
     clock.advance(60);

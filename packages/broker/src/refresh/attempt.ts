@@ -37,7 +37,12 @@ const MAX_RETRY_AFTER_MS = 3_600_000;
  * token, and `invalid_grant` then means the rotated token was lost — `needs_reauth` with
  * reason `rotation_lost`, never a silent failure.
  */
-export async function refreshClaimed(ctx: BrokerContext, row: ClaimedRow): Promise<AttemptResult> {
+export async function refreshClaimed(
+  ctx: BrokerContext,
+  row: ClaimedRow,
+  /** A provider slot the caller (the worker) already holds; released once the call ends. */
+  heldSlot?: () => void,
+): Promise<AttemptResult> {
   const { clock, ring } = ctx;
   if (row.stolen) ctx.metrics.leaseSteals.inc();
   const recovering = row.intent_at !== null;
@@ -82,7 +87,12 @@ export async function refreshClaimed(ctx: BrokerContext, row: ClaimedRow): Promi
     });
   }
 
-  const release = await ctx.limits.acquire(provider.name, provider.max_concurrency);
+  let release: () => void;
+  if (heldSlot) {
+    // Keeps the limit the worker admits by up to date with the provider as stored now.
+    ctx.limits.configure(provider.name, provider.max_concurrency);
+    release = heldSlot;
+  } else release = await ctx.limits.acquire(provider.name, provider.max_concurrency);
   let outcome: UpstreamOutcome;
   let durationMs: number;
   let sentAt: Date;
