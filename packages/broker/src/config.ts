@@ -6,7 +6,7 @@ export interface BrokerConfig {
   leaseMs: number;
   /** Upstream token-endpoint timeout, ms; strictly shorter than the lease. */
   upstreamTimeoutMs: number;
-  /** Connections claimed per round. */
+  /** The most connections one claim takes (never more than the worker has free slots). */
   batch: number;
   /** Upstream calls in flight per worker process. */
   concurrency: number;
