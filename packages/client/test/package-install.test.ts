@@ -39,6 +39,7 @@ const fakeFetch: FetchLike = async (input, init) => {
 const session = createSession({
   clientId: "app",
   tokenEndpoint: "https://issuer.example/token",
+  origins: ["https://api.example"],
   storage: memoryStorage(),
   autoRefresh: false,
   fetch: fakeFetch,
