@@ -95,3 +95,18 @@ export class InvalidResponseError extends EvergreenError {
     super("invalid_response", message);
   }
 }
+
+/**
+ * The authorization response was an error (`access_denied`, `login_required`, … in `error`) or
+ * could not be trusted (`invalid_state`, `invalid_issuer`, `invalid_response`). `code` is `error`.
+ */
+export class AuthorizationError extends EvergreenError {
+  /** The OAuth `error` of the response, or the check that failed. */
+  readonly error: string;
+  readonly description: string | undefined;
+  constructor(error: string, description?: string) {
+    super(error, description ? `${error}: ${description}` : error);
+    this.error = error;
+    this.description = description;
+  }
+}

@@ -1,3 +1,4 @@
+import { fromBase64url } from "./base64url.ts";
 import { InvalidResponseError } from "./errors.ts";
 import { type FetchLike, send } from "./token-response.ts";
 
@@ -5,11 +6,13 @@ export interface IdTokenExpectations {
   issuer: string;
   clientId: string;
   /** The `nonce` sent in the authorization request. */
-  nonce?: string;
+  nonce?: string | undefined;
+  /** The `max_age` sent (seconds): `auth_time` must then be present and no older. */
+  maxAge?: number | undefined;
   jwksUri: string;
   /** Seconds of clock skew tolerated on `exp` and `iat`. Default 60. */
-  clockTolerance?: number;
-  now?: () => number;
+  clockTolerance?: number | undefined;
+  now?: (() => number) | undefined;
   fetch?: FetchLike | undefined;
 }
 
@@ -17,14 +20,6 @@ export interface IdTokenExpectations {
 export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string; aud: string | string[] };
 
 const decoder = new TextDecoder();
-
-function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  const binary = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
 
 function json(part: string): Record<string, unknown> {
   try {
@@ -34,18 +29,26 @@ function json(part: string): Record<string, unknown> {
   throw new InvalidResponseError("the id_token is not a well-formed JWT");
 }
 
-// The algorithms Evergreen signs with, as WebCrypto names them.
-const ALGORITHMS = {
-  EdDSA: { importAs: { name: "Ed25519" }, verifyAs: { name: "Ed25519" } },
+// The algorithms Evergreen signs with (EdDSA, ES256), and RS256, which most other issuers use
+// by default, as WebCrypto names them.
+const ED25519 = { importAs: { name: "Ed25519" }, verifyAs: { name: "Ed25519" } };
+const ALGORITHMS: Record<string, { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; verifyAs: Algorithm | EcdsaParams }> = {
+  EdDSA: ED25519,
+  Ed25519: ED25519,
   ES256: {
-    importAs: { name: "ECDSA", namedCurve: "P-256" },
-    verifyAs: { name: "ECDSA", hash: "SHA-256" },
+    importAs: { name: "ECDSA", namedCurve: "P-256" } as EcKeyImportParams,
+    verifyAs: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams,
   },
-} as const;
+  RS256: {
+    importAs: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as RsaHashedImportParams,
+    verifyAs: { name: "RSASSA-PKCS1-v1_5" },
+  },
+};
 
 /**
  * Validates an OpenID Connect ID token with WebCrypto (OIDC Core §3.1.3.7): signature by a key
- * of the issuer's JWKS (EdDSA or ES256), `iss`, `aud` (and `azp`), `exp`, and `nonce`.
+ * of the issuer's JWKS (EdDSA, ES256 or RS256), `iss`, `aud` (and `azp`), `exp`, `nonce`, and
+ * `auth_time` when `maxAge` was asked for.
  * Throws InvalidResponseError on any mismatch.
  */
 export async function validateIdToken(
@@ -57,7 +60,7 @@ export async function validateIdToken(
   const header = json(parts[0]!);
   const claims = json(parts[1]!);
   const alg = header["alg"];
-  if (alg !== "EdDSA" && alg !== "ES256")
+  if (typeof alg !== "string" || !Object.hasOwn(ALGORITHMS, alg))
     throw new InvalidResponseError("the id_token's algorithm is not accepted");
   const response = await send(expected.fetch ?? fetch, expected.jwksUri, {
     headers: { accept: "application/json" },
@@ -68,7 +71,7 @@ export async function validateIdToken(
     (k) => k["kid"] === header["kid"] && (k["alg"] === undefined || k["alg"] === alg),
   );
   if (!jwk) throw new InvalidResponseError("the id_token was signed by an unknown key");
-  const { importAs, verifyAs } = ALGORITHMS[alg];
+  const { importAs, verifyAs } = ALGORITHMS[alg]!;
   const { alg: _alg, use: _use, key_ops: _ops, ...publicJwk } = jwk;
   const key = await crypto.subtle.importKey("jwk", publicJwk as JsonWebKey, importAs, false, ["verify"]);
   const signed = new TextEncoder().encode(`${parts[0]}.${parts[1]}`);
@@ -88,5 +91,11 @@ export async function validateIdToken(
   if (typeof claims["sub"] !== "string") throw new InvalidResponseError("the id_token has no sub");
   if (expected.nonce !== undefined && claims["nonce"] !== expected.nonce)
     throw new InvalidResponseError("the id_token's nonce does not match");
+  if (expected.maxAge !== undefined) {
+    const authTime = claims["auth_time"];
+    if (typeof authTime !== "number") throw new InvalidResponseError("the id_token has no auth_time");
+    if (authTime + expected.maxAge + tolerance < now)
+      throw new InvalidResponseError("the id_token's auth_time is older than max_age");
+  }
   return claims as IdTokenClaims;
 }

@@ -1,16 +1,20 @@
 import { type Server, createServer } from "node:http";
+import { authorizationCode } from "../authorization/response.ts";
+import { exchangeAuthorizationCode } from "../authorization/code-exchange.ts";
+import { createAuthorizationRequest } from "../authorization/request.ts";
 import type { ClientCredentials } from "../client-auth.ts";
 import { discover } from "../discovery.ts";
-import { InvalidResponseError } from "../errors.ts";
-import { authorizationCodeGrant } from "../grants/authorization-code.ts";
-import { validateIdToken } from "../id-token.ts";
-import { createPkce, randomToken } from "../pkce.ts";
+import { AuthorizationError } from "../errors.ts";
 import type { FetchLike, TokenResult } from "../token-response.ts";
 
 export interface LoopbackLoginOptions {
   issuer: string;
   client: ClientCredentials;
+  /** Default `openid offline_access`. */
   scope?: string;
+  prompt?: string;
+  loginHint?: string;
+  maxAge?: number;
   /** Opens the authorization URL in the user's browser (the system browser, never a web view). */
   openBrowser: (url: string) => void | Promise<void>;
   /** Path of the redirect URI, registered as `http://127.0.0.1{path}` (any port matches). */
@@ -18,19 +22,8 @@ export interface LoopbackLoginOptions {
   /** Give up after this long without the browser coming back (default 5 minutes). */
   timeoutMs?: number;
   fetch?: FetchLike;
-}
-
-/** The browser came back with an error (`access_denied`, `login_required`, …). */
-export class AuthorizationError extends Error {
-  readonly error: string;
-  readonly description: string | undefined;
-
-  constructor(error: string, description?: string) {
-    super(description ? `${error}: ${description}` : error);
-    this.error = error;
-    this.description = description;
-    this.name = "AuthorizationError";
-  }
+  /** For the token request alone: `dpopFetch(...)` for DPoP-bound tokens. Default `fetch`. */
+  tokenFetch?: FetchLike;
 }
 
 const PAGE = (text: string) =>
@@ -45,13 +38,7 @@ const PAGE = (text: string) =>
  */
 export async function loginWithLoopback(options: LoopbackLoginOptions): Promise<TokenResult> {
   const metadata = await discover(options.issuer, { fetch: options.fetch });
-  const endpoint = metadata["authorization_endpoint"];
-  if (typeof endpoint !== "string")
-    throw new InvalidResponseError("the issuer names no authorization_endpoint");
   const path = options.path ?? "/callback";
-  const pkce = await createPkce();
-  const state = randomToken();
-  const nonce = randomToken();
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -59,50 +46,21 @@ export async function loginWithLoopback(options: LoopbackLoginOptions): Promise<
   });
   try {
     const { port } = server.address() as { port: number };
-    const redirectUri = `http://127.0.0.1:${port}${path}`;
-    const url = new URL(endpoint);
-    for (const [k, v] of Object.entries({
-      response_type: "code",
-      client_id: options.client.clientId,
-      redirect_uri: redirectUri,
+    const { url, transaction } = await createAuthorizationRequest(metadata, {
+      clientId: options.client.clientId,
+      redirectUri: `http://127.0.0.1:${port}${path}`,
       scope: options.scope,
-      state,
-      nonce,
-      code_challenge: pkce.challenge,
-      code_challenge_method: pkce.method,
-    }))
-      if (v !== undefined) url.searchParams.set(k, v);
+      prompt: options.prompt,
+      loginHint: options.loginHint,
+      maxAge: options.maxAge,
+    });
     const callback = waitForCallback(server, path, options.timeoutMs ?? 300_000);
-    await options.openBrowser(url.toString());
-    const params = await callback;
-    if (params.get("state") !== state) throw new AuthorizationError("invalid_state", "state does not match");
-    const iss = params.get("iss");
-    if (iss !== null && iss !== metadata.issuer)
-      throw new AuthorizationError("invalid_issuer", "iss does not match");
-    if (metadata["authorization_response_iss_parameter_supported"] === true && iss === null)
-      throw new AuthorizationError("invalid_issuer", "the response lacks iss");
-    const error = params.get("error");
-    if (error) throw new AuthorizationError(error, params.get("error_description") ?? undefined);
-    const code = params.get("code");
-    if (!code) throw new AuthorizationError("invalid_response", "the response has no code");
-    const tokens = await authorizationCodeGrant(
-      metadata.token_endpoint,
-      options.client,
-      { code, redirectUri, codeVerifier: pkce.verifier },
-      { fetch: options.fetch },
-    );
-    if (tokens.idToken) {
-      if (typeof metadata.jwks_uri !== "string")
-        throw new InvalidResponseError("the issuer names no jwks_uri");
-      await validateIdToken(tokens.idToken, {
-        issuer: metadata.issuer,
-        clientId: options.client.clientId,
-        nonce,
-        jwksUri: metadata.jwks_uri,
-        fetch: options.fetch,
-      });
-    }
-    return tokens;
+    await options.openBrowser(url);
+    const code = authorizationCode(metadata, await callback, transaction.state);
+    return await exchangeAuthorizationCode(metadata, options.client, transaction, code, {
+      fetch: options.fetch,
+      tokenFetch: options.tokenFetch,
+    });
   } finally {
     server.closeAllConnections?.();
     await new Promise((resolve) => server.close(resolve));

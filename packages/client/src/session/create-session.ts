@@ -1,15 +1,22 @@
+import { exchangeAuthorizationCode } from "../authorization/code-exchange.ts";
+import { type AuthorizationParameters, createAuthorizationRequest } from "../authorization/request.ts";
+import { authorizationCode } from "../authorization/response.ts";
 import type { ClientCredentials } from "../client-auth.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { sessionChannel } from "../coordination/broadcast.ts";
 import { type Lock, storageLock } from "../coordination/lock.ts";
 import { webLock } from "../coordination/web-lock.ts";
 import { type AuthorizationServerMetadata, discover } from "../discovery.ts";
+import { dpopFetch } from "../dpop/dpop-fetch.ts";
+import { type DpopKeys, indexedDBDpopKeys, storageDpopKeys } from "../dpop/keys.ts";
+import { AuthorizationError } from "../errors.ts";
 import { passwordGrant } from "../grants/password.ts";
 import { oauth2Profile } from "../profiles/oauth2.ts";
 import type { RefreshContext, RefreshFunction, RefreshProfile } from "../profiles/refresh-profile.ts";
 import { revokeToken } from "../revocation.ts";
 import { ServerTime } from "../server-time.ts";
 import { memoryStorage, type TokenStorage } from "../storage/token-storage.ts";
+import { webStorage } from "../storage/web-storage.ts";
 import type { FetchLike, TokenResult } from "../token-response.ts";
 import { Emitter, type Listener, type SessionEvents } from "./events.ts";
 import { browserLifecycle, type Lifecycle } from "./lifecycle.ts";
@@ -59,11 +66,44 @@ export interface SessionOptions {
   fetch?: FetchLike;
   /** Wake-up (visible, online) and online signals. Default: the browser's events, where they exist. */
   lifecycle?: Lifecycle;
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449): token requests and requests with a DPoP-bound
+   * access token carry proofs signed by an ES256 key. `true`: a non-extractable key in
+   * IndexedDB where there is IndexedDB, else a key exported as a JWK into `storage` (beside the
+   * tokens, under `<storageKey>:dpop`). Or a provider: `indexedDBDpopKeys()`, `memoryDpopKeys()`,
+   * `storageDpopKeys(storage, key)`, your own.
+   */
+  dpop?: boolean | DpopKeys;
+  /**
+   * Where `loginWithRedirect` keeps the sign-in in progress (PKCE verifier, state, nonce) until
+   * `handleRedirectCallback`. Default: `sessionStorage` (this tab).
+   */
+  transactionStore?: TokenStorage;
+}
+
+/** Options of one `loginWithRedirect` call. */
+export interface RedirectLoginOptions extends Omit<AuthorizationParameters, "clientId"> {
+  /** Sends the browser to the authorization URL. Default: `location.assign(url)`. */
+  navigate?: (url: string) => void | Promise<void>;
 }
 
 export interface Session {
   /** Logs in with the resource owner password grant; stores the tokens. */
   loginWithPassword(username: string, password: string, options?: { scope?: string }): Promise<TokenSet>;
+  /**
+   * Sends the browser to the issuer's sign-in (authorization code + PKCE S256, `state`, `nonce`,
+   * scope `openid offline_access` unless given). The sign-in in progress is kept in the
+   * `transactionStore` until the issuer sends the browser back to `redirectUri`.
+   */
+  loginWithRedirect(options: RedirectLoginOptions): Promise<void>;
+  /**
+   * Completes a `loginWithRedirect` on the page the issuer sent the browser back to (`url`,
+   * default `location.href`): checks `state` and `iss` (RFC 9207), turns an `error` into an
+   * AuthorizationError, redeems the code, validates the ID token (`nonce`, `max_age`), and
+   * stores the tokens. The sign-in in progress is used once; in a browser the code and state
+   * are removed from the address bar (`history.replaceState`). Resolves to this session.
+   */
+  handleRedirectCallback(url?: string): Promise<Session>;
   /** Stores tokens obtained elsewhere (another login flow, a non-standard login endpoint). */
   setTokens(result: TokenResult): Promise<TokenSet>;
   /**
@@ -118,6 +158,17 @@ export function createSession(options: SessionOptions): Session {
       : (options.refresh ??
         oauth2Profile({ clientSecret: options.clientSecret, authMethod: options.clientAuthMethod }));
   const events = new Emitter();
+  const serverTime = new ServerTime(clock);
+  const dpopKeys =
+    options.dpop === true
+      ? typeof indexedDB !== "undefined"
+        ? indexedDBDpopKeys({ name: key })
+        : storageDpopKeys(storage, `${key}:dpop`)
+      : options.dpop || undefined;
+  // Proofs carry the issuer's time: a device clock minutes off would fail the iat window.
+  const proving = dpopKeys && dpopFetch(dpopKeys, { fetch: fetchFn, now: () => serverTime.now() });
+  /** The fetch for token requests: with a DPoP proof when the session has a key. */
+  const tokenFetch = proving ?? fetchFn;
   // Where the access token may go (a bad URL throws here, before anything is started).
   const allowed = new Set(
     [options.issuer ?? (options.tokenEndpoint as string), ...(options.origins ?? [])].map(
@@ -134,14 +185,14 @@ export function createSession(options: SessionOptions): Session {
     return metadata;
   };
   const tokenEndpoint = async () => options.tokenEndpoint ?? (await getMetadata()).token_endpoint;
-  const context: RefreshContext = { fetch: fetchFn, clientId: options.clientId, tokenEndpoint };
+  const context: RefreshContext = { fetch: tokenFetch, clientId: options.clientId, tokenEndpoint };
 
   const coordinator = refreshCoordinator({
     storage,
     key,
     lock,
     clock,
-    serverTime: new ServerTime(clock),
+    serverTime,
     profile,
     context,
     retry: options.retry,
@@ -163,7 +214,50 @@ export function createSession(options: SessionOptions): Session {
     return coordinator.store(tokens);
   };
 
-  return {
+  const transactions = () => {
+    const store = options.transactionStore ?? (globalThis.sessionStorage && webStorage(sessionStorage));
+    if (!store) throw new TypeError("redirect sign-in needs sessionStorage or a `transactionStore`");
+    return store;
+  };
+  const transactionKey = (state: string) => `${key}:login:${state}`;
+
+  const session: Session = {
+    async loginWithRedirect({ navigate, ...parameters }) {
+      const { url, transaction } = await createAuthorizationRequest(await getMetadata(), {
+        ...parameters,
+        clientId: options.clientId,
+      });
+      await transactions().set(transactionKey(transaction.state), JSON.stringify(transaction));
+      await (navigate ?? ((to: string) => location.assign(to)))(url);
+    },
+
+    async handleRedirectCallback(url) {
+      const href = url ?? location.href;
+      const params = new URL(href).searchParams;
+      forgetCallbackParameters(href);
+      // One use: the sign-in in progress is gone before its code is redeemed.
+      const state = params.get("state") ?? "";
+      const inProgress = transactions();
+      const saved = state && (await inProgress.get(transactionKey(state)));
+      if (!saved) throw new AuthorizationError("invalid_state", "no sign-in in progress for this state");
+      await inProgress.remove(transactionKey(state));
+      const transaction = JSON.parse(saved) as Parameters<typeof exchangeAuthorizationCode>[2];
+      const metadata = await getMetadata();
+      if (transaction.issuer !== metadata.issuer || transaction.clientId !== options.clientId)
+        throw new AuthorizationError("invalid_state", "the sign-in was started for another issuer or client");
+      const code = authorizationCode(metadata, params, transaction.state);
+      await store(
+        await coordinator.timed(() =>
+          exchangeAuthorizationCode(metadata, client, transaction, code, {
+            fetch: fetchFn,
+            tokenFetch,
+            now: () => serverTime.now(),
+          }),
+        ),
+      );
+      return session;
+    },
+
     async loginWithPassword(username, password, loginOptions = {}) {
       const endpoint = await tokenEndpoint();
       const tokens = await coordinator.timed(() =>
@@ -171,7 +265,7 @@ export function createSession(options: SessionOptions): Session {
           endpoint,
           client,
           { username, password, scope: loginOptions.scope },
-          { fetch: fetchFn },
+          { fetch: tokenFetch },
         ),
       );
       return store(tokens);
@@ -185,12 +279,17 @@ export function createSession(options: SessionOptions): Session {
       if (!allowed.has(originOf(input))) return fetchFn(input, init);
       const attempt = await replayableRequest(input, init, options.bufferStreamBodies ?? false);
       const { tokens, fresh } = await coordinator.currentTokens();
-      const response = await fetchFn(...attempt(`Bearer ${tokens.accessToken}`));
+      const response = await send(tokens);
       // Never a loop: a 401 for a token that was just refreshed, or on the retry, goes to the caller.
       if (fresh || !tokens.refreshToken || !isTokenRejected(response)) return response;
       await response.body?.cancel().catch(() => undefined);
-      const next = await coordinator.refresh(tokens.accessToken);
-      return fetchFn(...attempt(`Bearer ${next.accessToken}`));
+      return send(await coordinator.refresh(tokens.accessToken));
+
+      /** A DPoP-bound token goes with a proof (`ath`, nonce retry); any other as a bearer token. */
+      function send(tokens: TokenSet) {
+        if (proving && /^dpop$/i.test(tokens.tokenType)) return proving(...attempt(`DPoP ${tokens.accessToken}`));
+        return fetchFn(...attempt(`Bearer ${tokens.accessToken}`));
+      }
     },
 
     async getAccessToken() {
@@ -225,6 +324,17 @@ export function createSession(options: SessionOptions): Session {
       channel.close();
     },
   };
+  return session;
+}
+
+/** Takes the authorization response out of the address bar, so a reload or a shared link does not carry it. */
+function forgetCallbackParameters(href: string): void {
+  const { history, location } = globalThis as { history?: History; location?: Location };
+  if (!history?.replaceState || location?.href !== href) return;
+  const url = new URL(href);
+  for (const name of ["code", "state", "iss", "error", "error_description", "error_uri", "session_state"])
+    url.searchParams.delete(name);
+  history.replaceState(history.state, "", url.toString());
 }
 
 /** The origin a request goes to (relative URLs resolve against the page); "" when unknown. */

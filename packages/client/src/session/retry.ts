@@ -24,6 +24,8 @@ export type FailureKind = "expired" | "transient" | "fatal";
 export function classifyFailure(error: unknown): FailureKind {
   if (error instanceof TokenEndpointError) {
     if (error.error === "invalid_grant") return "expired";
+    // A DPoP nonce that changed again between our two tries: the next try uses the newest one.
+    if (error.error === "use_dpop_nonce") return "transient";
     if (error.status >= 500 || error.status === 408 || error.status === 429) return "transient";
     return "fatal";
   }
