@@ -32,7 +32,10 @@ function json(part: string): Record<string, unknown> {
 // The algorithms Evergreen signs with (EdDSA, ES256), and RS256, which most other issuers use
 // by default, as WebCrypto names them.
 const ED25519 = { importAs: { name: "Ed25519" }, verifyAs: { name: "Ed25519" } };
-const ALGORITHMS: Record<string, { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; verifyAs: Algorithm | EcdsaParams }> = {
+const ALGORITHMS: Record<
+  string,
+  { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; verifyAs: Algorithm | EcdsaParams }
+> = {
   EdDSA: ED25519,
   Ed25519: ED25519,
   ES256: {

@@ -86,7 +86,8 @@ async function signedIn(extra: Partial<SessionOptions> = {}) {
 }
 
 const userinfo = () => `${op.issuer}/me`;
-const tokenCalls = (grantType: string) => seen.filter((s) => s.path === "/token" && s.grantType === grantType);
+const tokenCalls = (grantType: string) =>
+  seen.filter((s) => s.path === "/token" && s.grantType === grantType);
 
 describe("the SDK against oidc-provider", { timeout: 120_000 }, () => {
   it("discovers the provider, signs in with code + PKCE, validates its RS256 ID token, calls userinfo", async () => {
@@ -97,7 +98,9 @@ describe("the SDK against oidc-provider", { timeout: 120_000 }, () => {
     const tokens = await session.getTokens();
     expect(tokens?.tokenType).toBe("Bearer");
     expect(tokens?.refreshToken).toBeTruthy();
-    expect(JSON.parse(Buffer.from(tokens!.idToken!.split(".")[0]!, "base64url").toString()).alg).toBe("RS256");
+    expect(JSON.parse(Buffer.from(tokens!.idToken!.split(".")[0]!, "base64url").toString()).alg).toBe(
+      "RS256",
+    );
     const me = await session.fetch(userinfo());
     expect(me.status).toBe(200);
     expect(await me.json()).toMatchObject({ sub: "alice" });
@@ -125,7 +128,9 @@ describe("the SDK against oidc-provider", { timeout: 120_000 }, () => {
     session.on("expired", ({ error }) => expired.push(error));
     const before = (await session.getTokens())!;
     op.jump(61_000); // past the one-minute access token
-    const statuses = await Promise.all([1, 2, 3, 4, 5].map(() => session.fetch(userinfo()).then((r) => r.status)));
+    const statuses = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => session.fetch(userinfo()).then((r) => r.status)),
+    );
     expect(statuses).toEqual([200, 200, 200, 200, 200]);
     expect(tokenCalls("refresh_token").map((s) => s.status)).toEqual([200]); // one refresh for five
     expect((await session.getTokens())?.refreshToken).not.toBe(before.refreshToken);
@@ -167,7 +172,9 @@ describe("the SDK against oidc-provider", { timeout: 120_000 }, () => {
       expect(await Promise.all(alone)).toEqual([401, 400]);
       // So is the refresh token: without a proof, or with a proof by another key.
       const stolen = tokens.refreshToken!;
-      const withoutKey = await refreshTokens(`${op.issuer}/token`, { clientId: "spa" }, stolen).catch((e) => e);
+      const withoutKey = await refreshTokens(`${op.issuer}/token`, { clientId: "spa" }, stolen).catch(
+        (e) => e,
+      );
       expect(withoutKey).toBeInstanceOf(TokenEndpointError);
       const otherKey = dpopFetch(memoryDpopKeys());
       const withOtherKey = await refreshTokens(`${op.issuer}/token`, { clientId: "spa" }, stolen, {

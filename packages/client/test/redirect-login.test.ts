@@ -84,11 +84,19 @@ describe("redirect sign-in against the real issuer", { timeout: 120_000 }, () =>
     expect(q.get("state")).toMatch(/^[\w-]{43}$/);
     expect(q.get("nonce")).toMatch(/^[\w-]{43}$/);
     expect(q.get("state")).not.toBe(q.get("nonce"));
-    expect([q.get("prompt"), q.get("login_hint"), q.get("max_age")]).toEqual(["login", fixture.username, "600"]);
+    expect([q.get("prompt"), q.get("login_hint"), q.get("max_age")]).toEqual([
+      "login",
+      fixture.username,
+      "600",
+    ]);
     // The verifier stays in the transaction store, never in the URL.
     expect(transactionStore.keys()).toHaveLength(1);
     const saved = JSON.parse(transactionStore.values.get(transactionStore.keys()[0]!)!);
-    expect(saved).toMatchObject({ issuer: fixture.issuer.url, redirectUri: REDIRECT_URI, state: q.get("state") });
+    expect(saved).toMatchObject({
+      issuer: fixture.issuer.url,
+      redirectUri: REDIRECT_URI,
+      state: q.get("state"),
+    });
     expect(navigated[0]).not.toContain(saved.codeVerifier);
 
     const { callback, pages } = await signInAt(navigated[0]!, user());
@@ -135,7 +143,9 @@ describe("redirect sign-in against the real issuer", { timeout: 120_000 }, () =>
         expect((failure as Error).message).toMatch(/nonce/);
       } else {
         expect(failure).toBeInstanceOf(AuthorizationError);
-        expect((failure as AuthorizationError).code).toBe(tamper === "state" ? "invalid_state" : "invalid_issuer");
+        expect((failure as AuthorizationError).code).toBe(
+          tamper === "state" ? "invalid_state" : "invalid_issuer",
+        );
       }
       expect(await session.getTokens()).toBeNull();
       session.dispose();
@@ -152,7 +162,9 @@ describe("redirect sign-in against the real issuer", { timeout: 120_000 }, () =>
     await session.loginWithRedirect({ redirectUri: REDIRECT_URI, navigate });
     const { callback } = await signInAt(navigated[0]!, user(), "deny");
     expect(new URL(callback).searchParams.get("error")).toBe("access_denied");
-    const failure = (await session.handleRedirectCallback(callback).catch((e: unknown) => e)) as AuthorizationError;
+    const failure = (await session
+      .handleRedirectCallback(callback)
+      .catch((e: unknown) => e)) as AuthorizationError;
     expect(failure).toBeInstanceOf(AuthorizationError);
     expect(failure.error).toBe("access_denied");
     expect(failure.code).toBe("access_denied");
@@ -163,9 +175,9 @@ describe("redirect sign-in against the real issuer", { timeout: 120_000 }, () =>
 
   it("without sessionStorage or a transactionStore, loginWithRedirect says what it needs", async () => {
     const session = createSession({ issuer: fixture.issuer.url, clientId, autoRefresh: false });
-    await expect(session.loginWithRedirect({ redirectUri: REDIRECT_URI, navigate: () => {} })).rejects.toThrow(
-      /sessionStorage or a `transactionStore`/,
-    );
+    await expect(
+      session.loginWithRedirect({ redirectUri: REDIRECT_URI, navigate: () => {} }),
+    ).rejects.toThrow(/sessionStorage or a `transactionStore`/);
     session.dispose();
   });
 });

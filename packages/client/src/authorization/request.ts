@@ -45,7 +45,8 @@ export async function createAuthorizationRequest(
   parameters: AuthorizationParameters,
 ): Promise<{ url: string; transaction: AuthorizationTransaction }> {
   const endpoint = metadata["authorization_endpoint"];
-  if (typeof endpoint !== "string") throw new InvalidResponseError("the issuer names no authorization_endpoint");
+  if (typeof endpoint !== "string")
+    throw new InvalidResponseError("the issuer names no authorization_endpoint");
   const pkce = await createPkce();
   const transaction: AuthorizationTransaction = {
     issuer: metadata.issuer,

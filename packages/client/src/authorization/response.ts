@@ -12,9 +12,11 @@ export function authorizationCode(
   params: URLSearchParams,
   expectedState: string,
 ): string {
-  if (params.get("state") !== expectedState) throw new AuthorizationError("invalid_state", "state does not match");
+  if (params.get("state") !== expectedState)
+    throw new AuthorizationError("invalid_state", "state does not match");
   const iss = params.get("iss");
-  if (iss !== null && iss !== metadata.issuer) throw new AuthorizationError("invalid_issuer", "iss does not match");
+  if (iss !== null && iss !== metadata.issuer)
+    throw new AuthorizationError("invalid_issuer", "iss does not match");
   if (metadata["authorization_response_iss_parameter_supported"] === true && iss === null)
     throw new AuthorizationError("invalid_issuer", "the response lacks iss");
   const error = params.get("error");

@@ -17,7 +17,9 @@ export interface ProofClaims {
 const encodeJson = (value: unknown) => toBase64url(new TextEncoder().encode(JSON.stringify(value)));
 
 /** The public JWK of a pair: only the members that identify the key (RFC 7638 order). */
-export async function publicJwk(pair: CryptoKeyPair): Promise<{ crv: string; kty: string; x: string; y: string }> {
+export async function publicJwk(
+  pair: CryptoKeyPair,
+): Promise<{ crv: string; kty: string; x: string; y: string }> {
   const { crv, kty, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
   return { crv: crv as string, kty: kty as string, x: x as string, y: y as string };
 }

@@ -287,7 +287,8 @@ export function createSession(options: SessionOptions): Session {
 
       /** A DPoP-bound token goes with a proof (`ath`, nonce retry); any other as a bearer token. */
       function send(tokens: TokenSet) {
-        if (proving && /^dpop$/i.test(tokens.tokenType)) return proving(...attempt(`DPoP ${tokens.accessToken}`));
+        if (proving && /^dpop$/i.test(tokens.tokenType))
+          return proving(...attempt(`DPoP ${tokens.accessToken}`));
         return fetchFn(...attempt(`Bearer ${tokens.accessToken}`));
       }
     },

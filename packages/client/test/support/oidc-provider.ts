@@ -114,7 +114,8 @@ export async function startOidcProvider(): Promise<TestProvider> {
         }
         const action = page.html.match(/action="([^"]+)"/)?.[1];
         const prompt = page.html.match(/name="prompt" value="(\w+)"/)?.[1];
-        if (page.status !== 200 || !action || !prompt) throw new Error(`unexpected page ${page.status}: ${page.html}`);
+        if (page.status !== 200 || !action || !prompt)
+          throw new Error(`unexpected page ${page.status}: ${page.html}`);
         const form: Record<string, string> =
           prompt === "login" ? { prompt, login, password: "any" } : { prompt };
         const posted = await browse(jar, new URL(action, url).toString(), form);

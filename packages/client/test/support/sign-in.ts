@@ -33,6 +33,7 @@ export async function signInAt(
       },
     );
   }
-  if (page.status !== 303 || !page.location) throw new Error(`sign-in ended with ${page.status}: ${page.html}`);
+  if (page.status !== 303 || !page.location)
+    throw new Error(`sign-in ended with ${page.status}: ${page.html}`);
   return { callback: page.location, pages };
 }
