@@ -65,7 +65,7 @@ export function dpopFetch(keys: DpopKeys, options: DpopFetchOptions = {}): DpopF
 async function asksForNonce(response: Response): Promise<boolean> {
   if (response.status === 401) {
     const challenge = response.headers.get("www-authenticate") ?? "";
-    return /(^|,)\s*dpop\b[^]*error="?use_dpop_nonce/i.test(challenge);
+    return /(^|,)\s*dpop\s[\s\S]*error="?use_dpop_nonce/i.test(challenge);
   }
   if (response.status !== 400) return false;
   const body = (await response
