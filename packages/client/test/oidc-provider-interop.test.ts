@@ -188,6 +188,13 @@ describe("the SDK against oidc-provider", { timeout: 120_000 }, () => {
       expect(next.tokenType).toBe("DPoP");
       expect(next.refreshToken).not.toBe(stolen);
       expect((await session.fetch(userinfo())).status).toBe(200);
+
+      // Logout revokes the bound refresh token: even the key's holder cannot use it afterwards.
+      expect(await session.logout()).toEqual({ revoked: true });
+      const afterLogout = await refreshTokens(`${op.issuer}/token`, { clientId: "spa" }, next.refreshToken!, {
+        fetch: dpopFetch(keys),
+      }).catch((e) => e);
+      expect((afterLogout as TokenEndpointError).error).toBe("invalid_grant");
       session.dispose();
     });
 
