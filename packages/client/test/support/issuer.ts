@@ -22,15 +22,15 @@ export interface IssuerFixture {
 /**
  * The real issuer (PGlite unless EVERGREEN_CLIENT_TEST_DB=postgres) on a test time, a proxy in
  * front stamping that time in `Date`, one user. Clients get one-minute access tokens: tests
- * jump the time past their expiry.
+ * jump the time past their expiry. `env` adds issuer settings (e.g. EVERGREEN_DPOP_REQUIRE_NONCE).
  */
-export async function startIssuerFixture(): Promise<IssuerFixture> {
+export async function startIssuerFixture(env: Record<string, string> = {}): Promise<IssuerFixture> {
   const database = process.env.EVERGREEN_CLIENT_TEST_DB === "postgres" ? "postgres" : "pglite";
   const time = new TestTime();
   const issuer = await startTestIssuer({
     database,
     clock: time.issuer,
-    env: { EVERGREEN_RATE_LIMIT: "off" },
+    env: { EVERGREEN_RATE_LIMIT: "off", ...env },
   });
   const proxy = await startProxy(issuer.url, {}, { date: () => time.date() });
   const username = `alice-${randomBytes(3).toString("hex")}`;
