@@ -215,9 +215,12 @@ export function createSession(options: SessionOptions): Session {
   };
 
   const transactions = () => {
-    const store = options.transactionStore ?? (globalThis.sessionStorage && webStorage(sessionStorage));
-    if (!store) throw new TypeError("redirect sign-in needs sessionStorage or a `transactionStore`");
-    return store;
+    if (options.transactionStore) return options.transactionStore;
+    try {
+      return webStorage(sessionStorage); // absent in Node, refused in some sandboxed frames
+    } catch {
+      throw new TypeError("redirect sign-in needs sessionStorage or a `transactionStore`");
+    }
   };
   const transactionKey = (state: string) => `${key}:login:${state}`;
 
