@@ -72,7 +72,12 @@ describe("DPoP against Evergreen's issuer", { timeout: 120_000 }, () => {
       autoRefresh: false,
     });
     let url = "";
-    await session.loginWithRedirect({ redirectUri: REDIRECT_URI, navigate: (to) => void (url = to) });
+    await session.loginWithRedirect({
+      redirectUri: REDIRECT_URI,
+      navigate: (to) => {
+        url = to;
+      },
+    });
     const { callback } = await signInAt(url, { username: fixture.username, password: PASSWORD });
     await session.handleRedirectCallback(callback);
     const tokens = (await session.getTokens())!;
