@@ -83,6 +83,23 @@ function tokensFrom(input: Record<string, unknown>, now: Date, defaultTtl: numbe
   return { access, refresh, expiresAt };
 }
 
+/** The stored form of tokens given by hand: sealed under the current key, due ahead of expiry. */
+function sealedTokens(
+  ctx: BrokerContext,
+  id: string,
+  t: { access: string; refresh: string; expiresAt: Date },
+  refreshAhead: number,
+  now: Date,
+) {
+  return {
+    access_token: sealString(ctx.ring, id, "access_token", t.access),
+    refresh_token: sealString(ctx.ring, id, "refresh_token", t.refresh),
+    key_id: ctx.ring.current.id,
+    expires_at: t.expiresAt,
+    next_refresh_at: nextRefreshAt({ now, expiresAt: t.expiresAt, refreshAhead, random: ctx.random }),
+  };
+}
+
 async function loadRow(db: Queryable, id: string): Promise<ConnectionRow> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such connection");
   const { rows } = await db.query<ConnectionRow>(connectionQueries.byId({ id }));
@@ -127,23 +144,13 @@ export async function createConnection(
   const now = ctx.clock.now();
   const t = tokensFrom(input, now, provider.default_ttl);
   const id = randomUUID();
-  const { ring } = ctx;
   const row = await ctx.db.transaction(async (tx) => {
     const { rows } = await tx.query<ConnectionRow>(
       connectionQueries.insert({
         id,
         provider: provider.name,
-        access_token: sealString(ring, id, "access_token", t.access),
-        refresh_token: sealString(ring, id, "refresh_token", t.refresh),
+        ...sealedTokens(ctx, id, t, provider.refresh_ahead, now),
         token_type: tokenType,
-        key_id: ring.current.id,
-        expires_at: t.expiresAt,
-        next_refresh_at: nextRefreshAt({
-          now,
-          expiresAt: t.expiresAt,
-          refreshAhead: provider.refresh_ahead,
-          random: ctx.random,
-        }),
         metadata: JSON.stringify(metadata),
         now,
       }),
@@ -203,21 +210,11 @@ export async function reauthConnection(
   const provider = await loadProvider(ctx.db, ctx.ring, current.provider);
   const now = ctx.clock.now();
   const t = tokensFrom(input, now, provider.default_ttl);
-  const { ring } = ctx;
   const row = await ctx.db.transaction(async (tx) => {
     const { rows } = await tx.query<ConnectionRow>(
       connectionQueries.reauth({
         id: current.id,
-        access_token: sealString(ring, current.id, "access_token", t.access),
-        refresh_token: sealString(ring, current.id, "refresh_token", t.refresh),
-        key_id: ring.current.id,
-        expires_at: t.expiresAt,
-        next_refresh_at: nextRefreshAt({
-          now,
-          expiresAt: t.expiresAt,
-          refreshAhead: provider.refresh_ahead,
-          random: ctx.random,
-        }),
+        ...sealedTokens(ctx, current.id, t, provider.refresh_ahead, now),
         now,
       }),
     );

@@ -5,21 +5,9 @@ import { type ProviderRow, type ProviderValues, providerQueries } from "../queri
 import { PROVIDER_TEMPLATES } from "./templates.ts";
 
 /** A provider as the admin API shows it: never the client secret, only whether one is set. */
-export interface PublicProvider {
-  name: string;
-  token_url: string;
-  client_id: string | null;
+export interface PublicProvider extends Omit<ProviderRow, "client_secret" | "response"> {
   has_client_secret: boolean;
-  auth_style: "basic" | "body";
-  body_format: "form" | "json";
-  refresh_ahead: number;
-  default_ttl: number;
-  max_concurrency: number | null;
-  extra_body: Record<string, unknown>;
-  extra_headers: Record<string, string>;
   response: ResponseMapping;
-  created_at: Date;
-  updated_at: Date;
 }
 
 /** Dotted paths into a non-standard token response, and the status that means success. */
