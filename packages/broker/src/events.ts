@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "@evergreen/db";
-import { type BrokerEventType, type EventRow, eventQueries, run, webhookQueries } from "./queries.ts";
+import { type BrokerEventType, type EventRow, eventQueries, webhookQueries } from "./queries.ts";
 
 /** One audit event of a connection: what happened, never a token. */
 export interface BrokerEvent {
@@ -22,26 +22,24 @@ export interface BrokerEvent {
  */
 export async function recordEvent(tx: Queryable, e: BrokerEvent): Promise<void> {
   const eventId = randomUUID();
-  await run(
-    tx,
+  await tx.query(
     eventQueries.insert({
-      eventId,
-      connectionId: e.connectionId,
+      event_id: eventId,
+      connection_id: e.connectionId,
       type: e.type,
       generation: e.generation,
-      upstreamStatus: e.upstreamStatus,
-      durationMs: e.durationMs,
+      upstream_status: e.upstreamStatus,
+      duration_ms: e.durationMs,
       error: e.error,
       at: e.at,
     }),
   );
-  await run(
-    tx,
+  await tx.query(
     webhookQueries.enqueue({
-      eventId,
-      type: e.type,
+      event_id: eventId,
+      event_type: e.type,
       now: e.at,
-      payload: {
+      payload: JSON.stringify({
         id: eventId,
         type: e.type,
         connection_id: e.connectionId,
@@ -52,13 +50,13 @@ export async function recordEvent(tx: Queryable, e: BrokerEvent): Promise<void> 
         upstream_status: e.upstreamStatus,
         error: e.error,
         at: e.at.toISOString(),
-      },
+      }),
     }),
   );
 }
 
 /** A connection's audit trail, newest first. */
 export async function listEvents(db: Queryable, connectionId: string, limit = 100): Promise<EventRow[]> {
-  const { rows } = await run<EventRow>(db, eventQueries.list({ connectionId, limit }));
+  const { rows } = await db.query<EventRow>(eventQueries.list({ connection_id: connectionId, limit }));
   return rows;
 }

@@ -1,7 +1,7 @@
 import type { Database } from "@evergreen/db";
 import type { KeyRing } from "@evergreen/server";
 import { openString, sealString, sealedKeyId } from "./crypto/token-seal.ts";
-import { connectionQueries, providerQueries, run, webhookQueries, type WebhookRow } from "./queries.ts";
+import { connectionQueries, providerQueries, webhookQueries, type WebhookRow } from "./queries.ts";
 
 /**
  * Re-seals every broker secret under the ring's current key (the first of
@@ -18,25 +18,24 @@ export async function rotateBrokerKeys(
   let connections = 0;
   for (;;) {
     const done = await db.transaction(async (tx) => {
-      const { rows } = await run<{
+      const { rows } = await tx.query<{
         id: string;
         access_token: Buffer;
         refresh_token: Buffer | null;
         last_response: Buffer | null;
         key_id: string;
-      }>(tx, connectionQueries.sealedWithOtherKey({ keyId, limit: batch }));
+      }>(connectionQueries.sealedWithOtherKey({ key_id: keyId, limit: batch }));
       for (const r of rows) {
         const reseal = (field: "access_token" | "refresh_token" | "last_response", v: Buffer | null) =>
           v ? sealString(ring, r.id, field, openString(ring, r.id, field, v)) : null;
-        await run(
-          tx,
+        await tx.query(
           connectionQueries.reseal({
             id: r.id,
-            fromKeyId: r.key_id,
-            access: reseal("access_token", r.access_token)!,
-            refresh: reseal("refresh_token", r.refresh_token),
-            lastResponse: reseal("last_response", r.last_response),
-            keyId,
+            from_key_id: r.key_id,
+            access_token: reseal("access_token", r.access_token)!,
+            refresh_token: reseal("refresh_token", r.refresh_token),
+            last_response: reseal("last_response", r.last_response),
+            key_id: keyId,
           }),
         );
       }
@@ -46,25 +45,25 @@ export async function rotateBrokerKeys(
     if (done < batch) break;
   }
   let providers = 0;
-  const { rows: secrets } = await run<{ name: string; client_secret: Buffer }>(
-    db,
-    providerQueries.sealedWithOtherKey({ keyId }),
+  const { rows: secrets } = await db.query<{ name: string; client_secret: Buffer }>(
+    providerQueries.sealedWithOtherKey({ key_id: keyId }),
   );
   for (const p of secrets) {
     const clear = openString(ring, p.name, "client_secret", p.client_secret);
-    await run(
-      db,
-      providerQueries.setSecret({ name: p.name, secret: sealString(ring, p.name, "client_secret", clear) }),
+    await db.query(
+      providerQueries.setSecret({
+        name: p.name,
+        client_secret: sealString(ring, p.name, "client_secret", clear),
+      }),
     );
     providers++;
   }
   let webhooks = 0;
-  const { rows: hooks } = await run<WebhookRow>(db, webhookQueries.list());
+  const { rows: hooks } = await db.query<WebhookRow>(webhookQueries.list());
   for (const h of hooks) {
     if (sealedKeyId(h.secret) === keyId) continue;
     const clear = openString(ring, h.id, "webhook_secret", h.secret);
-    await run(
-      db,
+    await db.query(
       webhookQueries.setSecret({ id: h.id, secret: sealString(ring, h.id, "webhook_secret", clear) }),
     );
     webhooks++;

@@ -2,7 +2,7 @@ import { ManualClock } from "@evergreen/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES } from "../../server/test/harness.ts";
 import type { BrokerContext } from "../src/context.ts";
-import { type ClaimedRow, type ConnectionRow, connectionQueries, run } from "../src/queries.ts";
+import { type ClaimedRow, type ConnectionRow, connectionQueries } from "../src/queries.ts";
 import { refreshClaimed } from "../src/refresh/attempt.ts";
 import { BrokerWorker } from "../src/worker/worker.ts";
 import { type TestBroker, startTestBroker } from "./support/broker-harness.ts";
@@ -48,7 +48,7 @@ describe.each(DATABASES)("broker worker on %s", (kind) => {
   }
 
   async function row(id: string): Promise<ConnectionRow> {
-    const { rows } = await run<ConnectionRow>(tb.db.db, connectionQueries.byId({ id }));
+    const { rows } = await tb.db.db.query<ConnectionRow>(connectionQueries.byId({ id }));
     return rows[0]!;
   }
 
@@ -61,14 +61,13 @@ describe.each(DATABASES)("broker worker on %s", (kind) => {
   /** Claims only `id` as some other worker would (the claim the worker makes, for one row). */
   async function claim(id: string, owner = "other-worker"): Promise<ClaimedRow> {
     const now = clock.now();
-    const { rows } = await run<ClaimedRow>(
-      tb.db.db,
+    const { rows } = await tb.db.db.query<ClaimedRow>(
       connectionQueries.claimOne({
         id,
         now,
         owner,
-        leaseUntil: new Date(now.getTime() + ctx.config.leaseMs),
-        needBefore: new Date("9999-12-31T00:00:00Z"),
+        lease_until: new Date(now.getTime() + ctx.config.leaseMs),
+        need_before: new Date("9999-12-31T00:00:00Z"),
       }),
     );
     expect(rows[0]).toBeDefined();
@@ -156,14 +155,13 @@ describe.each(DATABASES)("broker worker on %s", (kind) => {
     const c = await setup(30);
     const dead = await claim(c.id, "dead-worker");
     const at = clock.now();
-    await run(
-      tb.db.db,
+    await tb.db.db.query(
       connectionQueries.markIntent({
         id: c.id,
-        leaseToken: dead.lease_token!,
+        lease_token: dead.lease_token!,
         generation: dead.generation,
         now: at,
-        leaseUntil: new Date(at.getTime() + ctx.config.leaseMs),
+        lease_until: new Date(at.getTime() + ctx.config.leaseMs),
       }),
     );
     // It died before its request left: the retry succeeds and nothing is left refreshing.

@@ -56,4 +56,18 @@ describe.each(["pglite", "postgres"] as const)("bound plans on %s", (kind) => {
     const unnamed = await db.query(plan("SELECT 1 AS one")());
     expect(unnamed.rows).toEqual([{ one: 1 }]);
   });
+
+  // What the broker's statements pass: arrays (also empty, for `NOT (x = ANY(…))`), JSON as text, bytes.
+  it("bind arrays, JSON text and bytes", async () => {
+    const q = plan<{ tags: string[]; none: string[]; doc: string; bytes: Buffer }>(
+      `SELECT 'b' = ANY(:tags::text[]) AS has_b, NOT ('b' = ANY(:none::text[])) AS not_in_empty,
+         cardinality(:tags::text[]) AS n, (:doc::jsonb)->>'k' AS k, :bytes::bytea AS bytes`,
+      "plan_test_kinds",
+    );
+    const { rows } = await db.query(
+      q({ tags: ["a", "b"], none: [], doc: JSON.stringify({ k: "v:1" }), bytes: Buffer.from([0, 1, 255]) }),
+    );
+    expect(rows).toEqual([{ has_b: true, not_in_empty: true, n: 2, k: "v:1", bytes: expect.anything() }]);
+    expect(Buffer.from(rows[0]!.bytes as Uint8Array)).toEqual(Buffer.from([0, 1, 255]));
+  });
 });

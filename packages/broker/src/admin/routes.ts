@@ -20,7 +20,7 @@ import {
 import { PROVIDER_TEMPLATES } from "../providers/templates.ts";
 import { refreshNow } from "../refresh/on-demand.ts";
 import { rotateBrokerKeys } from "../rotate-keys.ts";
-import { connectionQueries, type ConnectionRow, run } from "../queries.ts";
+import { connectionQueries, type ConnectionRow } from "../queries.ts";
 import { createWebhook, deleteWebhook, getWebhook, listDeliveries, listWebhooks } from "../webhooks/store.ts";
 
 type Params = { name: string; id: string };
@@ -99,7 +99,7 @@ export async function brokerAdminRoutes(
     if (current.status === "needs_reauth" || current.status === "error") {
       throw new AdminApiError("conflict", `the connection is ${current.status}; re-authorise it first`);
     }
-    const { rows } = await run<ConnectionRow>(db, connectionQueries.byId({ id: current.id }));
+    const { rows } = await db.query<ConnectionRow>(connectionQueries.byId({ id: current.id }));
     const outcome = await refreshNow(
       ctx,
       current.id,

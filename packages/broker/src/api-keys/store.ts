@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Clock, Queryable } from "@evergreen/db";
 import { AdminApiError, isUuid } from "@evergreen/server";
 import { newApiKey } from "../crypto/api-key.ts";
-import { type ApiKeyRow, apiKeyQueries, run } from "../queries.ts";
+import { type ApiKeyRow, apiKeyQueries } from "../queries.ts";
 
 /** An API key as the admin API lists it: name, scopes and a recognisable prefix, never the key. */
 export interface PublicApiKey {
@@ -57,13 +57,12 @@ export async function createApiKey(
     (s) => s.length > 0 && s.length <= 64 && !s.includes("\0"),
   );
   const { key, hash, prefix } = newApiKey();
-  const { rows } = await run<ApiKeyRow>(
-    db,
+  const { rows } = await db.query<ApiKeyRow>(
     apiKeyQueries.insert({
       id: randomUUID(),
       name: input.name,
-      hash,
-      prefix,
+      key_hash: hash,
+      key_prefix: prefix,
       connections,
       providers,
       now: clock.now(),
@@ -73,19 +72,19 @@ export async function createApiKey(
 }
 
 export async function listApiKeys(db: Queryable): Promise<PublicApiKey[]> {
-  const { rows } = await run<ApiKeyRow>(db, apiKeyQueries.list());
+  const { rows } = await db.query<ApiKeyRow>(apiKeyQueries.list());
   return rows.map(toPublic);
 }
 
 export async function getApiKey(db: Queryable, id: string): Promise<PublicApiKey> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such API key");
-  const { rows } = await run<ApiKeyRow>(db, apiKeyQueries.byId({ id }));
+  const { rows } = await db.query<ApiKeyRow>(apiKeyQueries.byId({ id }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such API key");
   return toPublic(rows[0]);
 }
 
 export async function deleteApiKey(db: Queryable, id: string): Promise<void> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such API key");
-  const { rows } = await run(db, apiKeyQueries.delete({ id }));
+  const { rows } = await db.query(apiKeyQueries.delete({ id }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such API key");
 }

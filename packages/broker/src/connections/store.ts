@@ -5,7 +5,7 @@ import type { BrokerContext } from "../context.ts";
 import { sealString } from "../crypto/token-seal.ts";
 import { loadProvider } from "../providers/store.ts";
 import { nextRefreshAt, parseExpiresAt, resolveExpiry } from "../refresh/expiry.ts";
-import { type ConnectionRow, connectionQueries, eventQueries, run } from "../queries.ts";
+import { type ConnectionRow, connectionQueries, eventQueries } from "../queries.ts";
 
 /** A connection as the admin API shows it: state and timing, never a token. */
 export interface PublicConnection {
@@ -83,9 +83,26 @@ function tokensFrom(input: Record<string, unknown>, now: Date, defaultTtl: numbe
   return { access, refresh, expiresAt };
 }
 
+/** The stored form of tokens given by hand: sealed under the current key, due ahead of expiry. */
+function sealedTokens(
+  ctx: BrokerContext,
+  id: string,
+  t: { access: string; refresh: string; expiresAt: Date },
+  refreshAhead: number,
+  now: Date,
+) {
+  return {
+    access_token: sealString(ctx.ring, id, "access_token", t.access),
+    refresh_token: sealString(ctx.ring, id, "refresh_token", t.refresh),
+    key_id: ctx.ring.current.id,
+    expires_at: t.expiresAt,
+    next_refresh_at: nextRefreshAt({ now, expiresAt: t.expiresAt, refreshAhead, random: ctx.random }),
+  };
+}
+
 async function loadRow(db: Queryable, id: string): Promise<ConnectionRow> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such connection");
-  const { rows } = await run<ConnectionRow>(db, connectionQueries.byId({ id }));
+  const { rows } = await db.query<ConnectionRow>(connectionQueries.byId({ id }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such connection");
   return rows[0];
 }
@@ -127,31 +144,20 @@ export async function createConnection(
   const now = ctx.clock.now();
   const t = tokensFrom(input, now, provider.default_ttl);
   const id = randomUUID();
-  const { ring } = ctx;
   const row = await ctx.db.transaction(async (tx) => {
-    const { rows } = await run<ConnectionRow>(
-      tx,
+    const { rows } = await tx.query<ConnectionRow>(
       connectionQueries.insert({
         id,
         provider: provider.name,
-        access: sealString(ring, id, "access_token", t.access),
-        refresh: sealString(ring, id, "refresh_token", t.refresh),
-        tokenType,
-        keyId: ring.current.id,
-        expiresAt: t.expiresAt,
-        nextRefreshAt: nextRefreshAt({
-          now,
-          expiresAt: t.expiresAt,
-          refreshAhead: provider.refresh_ahead,
-          random: ctx.random,
-        }),
-        metadata: metadata as Record<string, unknown>,
+        ...sealedTokens(ctx, id, t, provider.refresh_ahead, now),
+        token_type: tokenType,
+        metadata: JSON.stringify(metadata),
         now,
       }),
     );
     // Wake the workers only for a connection due already; the rest they find on schedule.
     if (rows[0]!.next_refresh_at.getTime() <= now.getTime()) {
-      await run(tx, eventQueries.notify({ payload: `due:${id}` }));
+      await tx.query(eventQueries.notify({ payload: `due:${id}` }));
     }
     return rows[0]!;
   });
@@ -176,8 +182,7 @@ export async function listConnections(
     throw bad("provider must name a provider");
   }
   const limit = q.limit ?? 100;
-  const { rows } = await run<ConnectionRow>(
-    db,
+  const { rows } = await db.query<ConnectionRow>(
     connectionQueries.list({
       provider: q.provider ?? null,
       status: q.status ?? null,
@@ -205,29 +210,18 @@ export async function reauthConnection(
   const provider = await loadProvider(ctx.db, ctx.ring, current.provider);
   const now = ctx.clock.now();
   const t = tokensFrom(input, now, provider.default_ttl);
-  const { ring } = ctx;
   const row = await ctx.db.transaction(async (tx) => {
-    const { rows } = await run<ConnectionRow>(
-      tx,
+    const { rows } = await tx.query<ConnectionRow>(
       connectionQueries.reauth({
         id: current.id,
-        access: sealString(ring, current.id, "access_token", t.access),
-        refresh: sealString(ring, current.id, "refresh_token", t.refresh),
-        keyId: ring.current.id,
-        expiresAt: t.expiresAt,
-        nextRefreshAt: nextRefreshAt({
-          now,
-          expiresAt: t.expiresAt,
-          refreshAhead: provider.refresh_ahead,
-          random: ctx.random,
-        }),
+        ...sealedTokens(ctx, current.id, t, provider.refresh_ahead, now),
         now,
       }),
     );
     if (!rows[0]) throw new AdminApiError("not_found", "no such connection");
-    await run(tx, eventQueries.notify({ payload: `changed:${current.id}` }));
+    await tx.query(eventQueries.notify({ payload: `changed:${current.id}` }));
     if (rows[0].next_refresh_at.getTime() <= now.getTime()) {
-      await run(tx, eventQueries.notify({ payload: `due:${current.id}` }));
+      await tx.query(eventQueries.notify({ payload: `due:${current.id}` }));
     }
     return rows[0];
   });
@@ -236,6 +230,6 @@ export async function reauthConnection(
 
 export async function deleteConnection(db: Queryable, id: string): Promise<void> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such connection");
-  const { rows } = await run(db, connectionQueries.delete({ id }));
+  const { rows } = await db.query(connectionQueries.delete({ id }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such connection");
 }

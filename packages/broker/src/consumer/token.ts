@@ -3,7 +3,7 @@ import { BearerTokenError, isUuid } from "@evergreen/server";
 import type { BrokerContext } from "../context.ts";
 import { apiKeyHash, apiKeyMatches, looksLikeApiKey } from "../crypto/api-key.ts";
 import { openString } from "../crypto/token-seal.ts";
-import { type ApiKeyRow, type ConnectionRow, apiKeyQueries, connectionQueries, run } from "../queries.ts";
+import { type ApiKeyRow, type ConnectionRow, apiKeyQueries, connectionQueries } from "../queries.ts";
 import { refreshNow } from "../refresh/on-demand.ts";
 
 /** What the consumer endpoint answers. */
@@ -27,7 +27,7 @@ export async function authenticateApiKey(
   const presented = m[1]!;
   if (!looksLikeApiKey(presented)) throw new BearerTokenError("invalid_token", "unknown API key");
   const hash = apiKeyHash(presented);
-  const { rows } = await run<ApiKeyRow>(ctx.db, apiKeyQueries.byHash({ hash }));
+  const { rows } = await ctx.db.query<ApiKeyRow>(apiKeyQueries.byHash({ key_hash: hash }));
   const key = rows[0];
   if (!key || !apiKeyMatches(key.key_hash, hash))
     throw new BearerTokenError("invalid_token", "unknown API key");
@@ -56,7 +56,7 @@ export async function readToken(
   const deadline = performance.now() + ctx.config.consumerWaitMs;
   let refreshedHere = false;
   for (;;) {
-    const { rows } = await run<ConnectionRow>(ctx.db, connectionQueries.byId({ id }));
+    const { rows } = await ctx.db.query<ConnectionRow>(connectionQueries.byId({ id }));
     const row = rows[0];
     if (!row) return { kind: "not_found" };
     if (!inScope(key, row))

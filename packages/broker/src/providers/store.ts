@@ -1,25 +1,13 @@
 import { type Clock, type Queryable, isUniqueViolation } from "@evergreen/db";
 import { AdminApiError, type KeyRing } from "@evergreen/server";
 import { openString, sealString } from "../crypto/token-seal.ts";
-import { type ProviderRow, type ProviderValues, providerQueries, run } from "../queries.ts";
+import { type ProviderRow, type ProviderValues, providerQueries } from "../queries.ts";
 import { PROVIDER_TEMPLATES } from "./templates.ts";
 
 /** A provider as the admin API shows it: never the client secret, only whether one is set. */
-export interface PublicProvider {
-  name: string;
-  token_url: string;
-  client_id: string | null;
+export interface PublicProvider extends Omit<ProviderRow, "client_secret" | "response"> {
   has_client_secret: boolean;
-  auth_style: "basic" | "body";
-  body_format: "form" | "json";
-  refresh_ahead: number;
-  default_ttl: number;
-  max_concurrency: number | null;
-  extra_body: Record<string, unknown>;
-  extra_headers: Record<string, string>;
   response: ResponseMapping;
-  created_at: Date;
-  updated_at: Date;
 }
 
 /** Dotted paths into a non-standard token response, and the status that means success. */
@@ -149,11 +137,11 @@ function responseMapping(v: unknown): ResponseMapping {
   return out;
 }
 
+/** The columns a create or update writes, validated; the secret still clear. */
+type ProviderFields = Omit<Provider, "has_client_secret" | "created_at" | "updated_at">;
+
 /** Validates a create (or, with `base`, a patch) and returns the columns; the secret is still clear. */
-function validate(
-  input: Record<string, unknown>,
-  base: Provider | undefined,
-): Omit<ProviderValues, "client_secret" | "now"> & { client_secret: string | null } {
+function validate(input: Record<string, unknown>, base: Provider | undefined): ProviderFields {
   for (const key of Object.keys(input)) if (!FIELDS.has(key)) throw bad(`unknown field ${key}`);
   let start: Record<string, unknown> = base ? { ...base } : {};
   if (input.template !== undefined) {
@@ -201,7 +189,19 @@ function validate(
         : int(v.max_concurrency, "max_concurrency", 1, 10_000),
     extra_body: v.extra_body === undefined ? {} : extraBody(v.extra_body),
     extra_headers: v.extra_headers === undefined ? {} : extraHeaders(v.extra_headers),
-    response: (v.response === undefined ? {} : responseMapping(v.response)) as Record<string, unknown>,
+    response: v.response === undefined ? {} : responseMapping(v.response),
+  };
+}
+
+/** The statement's values: the secret sealed, the JSON columns as text. */
+function toValues(ring: KeyRing, v: ProviderFields, now: Date): ProviderValues {
+  return {
+    ...v,
+    client_secret: v.client_secret ? sealString(ring, v.name, "client_secret", v.client_secret) : null,
+    extra_body: JSON.stringify(v.extra_body),
+    extra_headers: JSON.stringify(v.extra_headers),
+    response: JSON.stringify(v.response),
+    now,
   };
 }
 
@@ -218,7 +218,7 @@ function toProvider(ring: KeyRing, row: ProviderRow): Provider {
 }
 
 async function loadRow(db: Queryable, name: string): Promise<ProviderRow> {
-  const { rows } = await run<ProviderRow>(db, providerQueries.byName({ name }));
+  const { rows } = await db.query<ProviderRow>(providerQueries.byName({ name }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such provider");
   return rows[0];
 }
@@ -231,15 +231,10 @@ export async function createProvider(
   input: Record<string, unknown>,
   options: { replace?: boolean } = {},
 ): Promise<PublicProvider> {
-  const v = validate(input, undefined);
-  const values: ProviderValues = {
-    ...v,
-    client_secret: v.client_secret ? sealString(ring, v.name, "client_secret", v.client_secret) : null,
-    now: clock.now(),
-  };
+  const values = toValues(ring, validate(input, undefined), clock.now());
   try {
     const q = options.replace ? providerQueries.upsert(values) : providerQueries.insert(values);
-    const { rows } = await run<ProviderRow>(db, q);
+    const { rows } = await db.query<ProviderRow>(q);
     return toPublic(rows[0]!);
   } catch (err) {
     if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a provider with this name exists");
@@ -257,7 +252,7 @@ export async function loadProvider(db: Queryable, ring: KeyRing, name: string): 
 }
 
 export async function listProviders(db: Queryable): Promise<PublicProvider[]> {
-  const { rows } = await run<ProviderRow>(db, providerQueries.list());
+  const { rows } = await db.query<ProviderRow>(providerQueries.list());
   return rows.map(toPublic);
 }
 
@@ -271,25 +266,18 @@ export async function updateProvider(
 ): Promise<PublicProvider> {
   if (input.name !== undefined && input.name !== name) throw bad("a provider cannot be renamed");
   const current = toProvider(ring, await loadRow(db, name));
-  const v = validate(input, current);
-  const { rows } = await run<ProviderRow>(
-    db,
-    providerQueries.update({
-      ...v,
-      client_secret: v.client_secret ? sealString(ring, v.name, "client_secret", v.client_secret) : null,
-      now: clock.now(),
-    }),
-  );
+  const values = toValues(ring, validate(input, current), clock.now());
+  const { rows } = await db.query<ProviderRow>(providerQueries.update(values));
   if (!rows[0]) throw new AdminApiError("not_found", "no such provider");
   return toPublic(rows[0]);
 }
 
 /** Deletes a provider that no connection uses (nothing is deleted implicitly). */
 export async function deleteProvider(db: Queryable, name: string): Promise<void> {
-  const { rows: count } = await run<{ n: number }>(db, providerQueries.countConnections({ name }));
+  const { rows: count } = await db.query<{ n: number }>(providerQueries.countConnections({ name }));
   if ((count[0]?.n ?? 0) > 0) throw new AdminApiError("conflict", "the provider still has connections");
   try {
-    const { rows } = await run(db, providerQueries.delete({ name }));
+    const { rows } = await db.query(providerQueries.delete({ name }));
     if (!rows[0]) throw new AdminApiError("not_found", "no such provider");
   } catch (err) {
     if ((err as { code?: string }).code === "23503") {

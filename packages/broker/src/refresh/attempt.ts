@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import type { Queryable } from "@evergreen/db";
+import type { BoundQuery, Queryable } from "@evergreen/db";
 import type { BrokerContext } from "../context.ts";
 import { openString, sealString } from "../crypto/token-seal.ts";
 import { recordEvent } from "../events.ts";
@@ -8,10 +8,9 @@ import { type Provider, loadProvider } from "../providers/store.ts";
 import {
   type ClaimedRow,
   type ConnectionStatus,
-  type Query,
+  type Fence,
   connectionQueries,
   eventQueries,
-  run,
 } from "../queries.ts";
 import { backoffMs, nextRefreshAt } from "./expiry.ts";
 import { type UpstreamOutcome, callTokenEndpoint } from "./upstream.ts";
@@ -46,7 +45,7 @@ export async function refreshClaimed(
   const { clock, ring } = ctx;
   if (row.stolen) ctx.metrics.leaseSteals.inc();
   const recovering = row.intent_at !== null;
-  const fence = { id: row.id, leaseToken: row.lease_token!, generation: row.generation };
+  const fence: Fence = { id: row.id, lease_token: row.lease_token!, generation: row.generation };
 
   // A database error here propagates: nothing was sent, the lease lapses, the next claim retries.
   const provider: Provider = await loadProvider(ctx.db, ring, row.provider);
@@ -98,12 +97,11 @@ export async function refreshClaimed(
   let sentAt: Date;
   try {
     const markedAt = clock.now();
-    const marked = await run(
-      ctx.db,
+    const marked = await ctx.db.query(
       connectionQueries.markIntent({
         ...fence,
         now: markedAt,
-        leaseUntil: new Date(markedAt.getTime() + ctx.config.leaseMs),
+        lease_until: new Date(markedAt.getTime() + ctx.config.leaseMs),
       }),
     );
     if (marked.rowCount === 0) {
@@ -130,26 +128,27 @@ export async function refreshClaimed(
     const { rows } = await writeWithRetry<{ generation: number; expires_at: Date }>(ctx, () =>
       connectionQueries.writeSuccess({
         ...fence,
-        access: sealString(ring, row.id, "access_token", access),
-        refresh: outcome.refreshToken
+        access_token: sealString(ring, row.id, "access_token", access),
+        refresh_token: outcome.refreshToken
           ? sealString(ring, row.id, "refresh_token", outcome.refreshToken)
           : null,
-        tokenType: outcome.tokenType,
-        keyId: ring.current.id,
-        expiresAt: outcome.expiresAt,
-        nextRefreshAt: nextRefreshAt({
+        token_type: outcome.tokenType,
+        key_id: ring.current.id,
+        expires_at: outcome.expiresAt,
+        next_refresh_at: nextRefreshAt({
           now,
           expiresAt: outcome.expiresAt,
           refreshAhead: provider.refresh_ahead,
           random: ctx.random,
         }),
-        lastResponse: sealString(ring, row.id, "last_response", JSON.stringify(outcome.sanitized)),
+        last_response: sealString(ring, row.id, "last_response", JSON.stringify(outcome.sanitized)),
         now,
-        eventId: randomUUID(),
-        recoveredEventId: randomUUID(),
+        at: now.toISOString(),
+        event_id: randomUUID(),
+        recovered_event_id: randomUUID(),
         recovered: row.failure_count > 0,
-        upstreamStatus: outcome.status,
-        durationMs,
+        upstream_status: outcome.status,
+        duration_ms: durationMs,
       }),
     );
     const written = rows[0];
@@ -208,13 +207,13 @@ export async function refreshClaimed(
  */
 async function writeWithRetry<T>(
   ctx: BrokerContext,
-  build: () => Query,
+  build: () => BoundQuery,
 ): Promise<{ rows: T[]; rowCount: number }> {
   // The lease was renewed when the call started and the call took at most the timeout.
   const deadline = performance.now() + ctx.config.leaseMs - ctx.config.upstreamTimeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await run<T>(ctx.db, build());
+      return await ctx.db.query<T>(build());
     } catch (err) {
       if (performance.now() + 100 * 2 ** attempt > deadline) throw err;
       ctx.log.warn(
@@ -227,13 +226,13 @@ async function writeWithRetry<T>(
 }
 
 async function notifyChanged(tx: Queryable, id: string): Promise<void> {
-  await run(tx, eventQueries.notify({ payload: `changed:${id}` }));
+  await tx.query(eventQueries.notify({ payload: `changed:${id}` }));
 }
 
 async function writeFailure(
   ctx: BrokerContext,
   row: ClaimedRow,
-  fence: { id: string; leaseToken: string; generation: number },
+  fence: Fence,
   f: {
     status: ConnectionStatus;
     reason: string;
@@ -249,16 +248,15 @@ async function writeFailure(
 ): Promise<AttemptResult> {
   const now = ctx.clock.now();
   const written = await ctx.db.transaction(async (tx) => {
-    const res = await run(
-      tx,
+    const res = await tx.query(
       connectionQueries.writeFailure({
         ...fence,
         status: f.status,
         reason: f.reason,
-        lastError: f.lastError,
-        nextRefreshAt: f.nextRefreshAt,
-        keepIntent: f.keepIntent,
-        lastResponse: f.lastResponse
+        last_error: f.lastError,
+        next_refresh_at: f.nextRefreshAt,
+        keep_intent: f.keepIntent,
+        last_response: f.lastResponse
           ? sealString(ctx.ring, row.id, "last_response", JSON.stringify(f.lastResponse))
           : null,
         now,

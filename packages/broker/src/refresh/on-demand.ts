@@ -1,5 +1,5 @@
 import type { BrokerContext } from "../context.ts";
-import { type ClaimedRow, type ConnectionRow, connectionQueries, run } from "../queries.ts";
+import { type ClaimedRow, type ConnectionRow, connectionQueries } from "../queries.ts";
 import { type AttemptResult, refreshClaimed } from "./attempt.ts";
 
 /**
@@ -20,19 +20,18 @@ export async function refreshNow(
   // Subscribe before trying, so a notification between the claim and the wait is not missed.
   const leaseLeft = leaseExpiresAt ? leaseExpiresAt.getTime() - now.getTime() : 0;
   const changed = ctx.notifier.waitForChange(id, Math.max(50, Math.min(waitMs, leaseLeft + 50)));
-  const { rows } = await run<ClaimedRow>(
-    ctx.db,
+  const { rows } = await ctx.db.query<ClaimedRow>(
     connectionQueries.claimOne({
       id,
       now,
-      leaseUntil: new Date(now.getTime() + ctx.config.leaseMs),
+      lease_until: new Date(now.getTime() + ctx.config.leaseMs),
       owner: ctx.owner,
-      needBefore,
+      need_before: needBefore,
     }),
   );
   if (rows[0]) return { claimed: true, result: await refreshClaimed(ctx, rows[0]) };
   // Not claimed: someone holds the lease, or a refresh has just landed (then no need to wait).
-  const { rows: current } = await run<ConnectionRow>(ctx.db, connectionQueries.byId({ id }));
+  const { rows: current } = await ctx.db.query<ConnectionRow>(connectionQueries.byId({ id }));
   const fresh = current[0];
   if (!fresh || fresh.expires_at.getTime() >= needBefore.getTime() || fresh.lease_token === null) {
     return { claimed: false };

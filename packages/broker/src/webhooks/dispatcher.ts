@@ -1,6 +1,6 @@
 import type { BrokerContext } from "../context.ts";
 import { openString } from "../crypto/token-seal.ts";
-import { type WebhookRow, run, webhookQueries } from "../queries.ts";
+import { type WebhookRow, webhookQueries } from "../queries.ts";
 import { backoffMs } from "../refresh/expiry.ts";
 import { signWebhook } from "./signature.ts";
 
@@ -15,19 +15,19 @@ const DELIVERY_TIMEOUT_MS = 5_000;
  */
 export async function dispatchWebhooks(ctx: BrokerContext, limit = 20): Promise<number> {
   const now = ctx.clock.now();
-  const { rows } = await run<{
+  const { rows } = await ctx.db.query<{
     id: number;
     webhook_id: string;
     event_id: string;
     event_type: string;
     payload: Record<string, unknown>;
     attempts: number;
-  }>(ctx.db, webhookQueries.claimDeliveries({ now, leaseUntil: new Date(now.getTime() + 60_000), limit }));
+  }>(webhookQueries.claimDeliveries({ now, lease_until: new Date(now.getTime() + 60_000), limit }));
   const hooks = new Map<string, WebhookRow | undefined>();
   await Promise.all(
     rows.map(async (d) => {
       if (!hooks.has(d.webhook_id)) {
-        const { rows: h } = await run<WebhookRow>(ctx.db, webhookQueries.byId({ id: d.webhook_id }));
+        const { rows: h } = await ctx.db.query<WebhookRow>(webhookQueries.byId({ id: d.webhook_id }));
         hooks.set(d.webhook_id, h[0]);
       }
       const hook = hooks.get(d.webhook_id);
@@ -53,9 +53,8 @@ export async function dispatchWebhooks(ctx: BrokerContext, limit = 20): Promise<
         await res.arrayBuffer().catch(() => {});
         status = res.status;
         if (res.ok) {
-          await run(
-            ctx.db,
-            webhookQueries.markDelivered({ id: d.id, status: res.status, now: ctx.clock.now() }),
+          await ctx.db.query(
+            webhookQueries.markDelivered({ id: d.id, last_status: res.status, now: ctx.clock.now() }),
           );
           ctx.metrics.webhookDeliveries.inc({ outcome: "delivered" });
           return;
@@ -66,14 +65,13 @@ export async function dispatchWebhooks(ctx: BrokerContext, limit = 20): Promise<
         error = name === "TimeoutError" ? "timeout" : "network error";
       }
       const failed = d.attempts >= MAX_ATTEMPTS;
-      await run(
-        ctx.db,
+      await ctx.db.query(
         webhookQueries.markRetry({
           id: d.id,
-          status,
-          error,
+          last_status: status,
+          last_error: error,
           failed,
-          nextAttemptAt: new Date(ctx.clock.now().getTime() + backoffMs(d.attempts, ctx.random)),
+          next_attempt_at: new Date(ctx.clock.now().getTime() + backoffMs(d.attempts, ctx.random)),
         }),
       );
       ctx.metrics.webhookDeliveries.inc({ outcome: failed ? "failed" : "retry" });

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { digestsEqual } from "@evergreen/server";
 
 /**
  * `Evergreen-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`: the timestamp is
@@ -16,5 +17,5 @@ export function verifyWebhook(secret: string, body: string, header: string): boo
   if (!Number.isInteger(t) || typeof parts.v1 !== "string") return false;
   const expected = Buffer.from(signWebhook(secret, body, t).split("v1=")[1]!, "hex");
   const given = Buffer.from(parts.v1, "hex");
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return digestsEqual(given, expected);
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Clock, Queryable } from "@evergreen/db";
 import { AdminApiError, type KeyRing, isUuid } from "@evergreen/server";
 import { sealString } from "../crypto/token-seal.ts";
-import { type DeliveryRow, type WebhookRow, run, webhookQueries } from "../queries.ts";
+import { type DeliveryRow, type WebhookRow, webhookQueries } from "../queries.ts";
 
 const EVENT_TYPES = new Set(["refreshed", "refresh_failed", "degraded", "recovered", "needs_reauth"]);
 
@@ -51,8 +51,7 @@ export async function createWebhook(
     throw bad(`events must be a list of: ${[...EVENT_TYPES].join(", ")}`);
   }
   const id = randomUUID();
-  const { rows } = await run<WebhookRow>(
-    db,
+  const { rows } = await db.query<WebhookRow>(
     webhookQueries.insert({
       id,
       url,
@@ -72,10 +71,9 @@ export async function ensureConfiguredWebhook(
   url: string,
   secret: string,
 ): Promise<void> {
-  const { rows } = await run<WebhookRow>(db, webhookQueries.byUrl({ url: webhookUrl(url) }));
+  const { rows } = await db.query<WebhookRow>(webhookQueries.byUrl({ url: webhookUrl(url) }));
   if (rows[0]) {
-    await run(
-      db,
+    await db.query(
       webhookQueries.setSecret({
         id: rows[0].id,
         secret: sealString(ring, rows[0].id, "webhook_secret", secret),
@@ -87,26 +85,26 @@ export async function ensureConfiguredWebhook(
 }
 
 export async function listWebhooks(db: Queryable): Promise<PublicWebhook[]> {
-  const { rows } = await run<WebhookRow>(db, webhookQueries.list());
+  const { rows } = await db.query<WebhookRow>(webhookQueries.list());
   return rows.map(toPublic);
 }
 
 export async function getWebhook(db: Queryable, id: string): Promise<PublicWebhook> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such webhook");
-  const { rows } = await run<WebhookRow>(db, webhookQueries.byId({ id }));
+  const { rows } = await db.query<WebhookRow>(webhookQueries.byId({ id }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such webhook");
   return toPublic(rows[0]);
 }
 
 export async function deleteWebhook(db: Queryable, id: string): Promise<void> {
   if (!isUuid(id)) throw new AdminApiError("not_found", "no such webhook");
-  const { rows } = await run(db, webhookQueries.delete({ id }));
+  const { rows } = await db.query(webhookQueries.delete({ id }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such webhook");
 }
 
 /** A webhook's delivery log, newest first. */
 export async function listDeliveries(db: Queryable, id: string, limit = 100): Promise<DeliveryRow[]> {
   await getWebhook(db, id);
-  const { rows } = await run<DeliveryRow>(db, webhookQueries.deliveries({ webhookId: id, limit }));
+  const { rows } = await db.query<DeliveryRow>(webhookQueries.deliveries({ webhook_id: id, limit }));
   return rows;
 }

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { BrokerContext } from "../context.ts";
 import { loadProvider } from "../providers/store.ts";
-import { type ClaimedRow, connectionQueries, run } from "../queries.ts";
+import { type ClaimedRow, connectionQueries } from "../queries.ts";
 import { refreshClaimed } from "../refresh/attempt.ts";
 import { dispatchWebhooks } from "../webhooks/dispatcher.ts";
 
@@ -66,14 +66,13 @@ export class BrokerWorker {
     const asked = Math.min(ctx.config.batch, ctx.config.concurrency - this.#inFlight.size);
     if (asked <= 0) return { asked: 0, claimed: 0, started: [] };
     const now = ctx.clock.now();
-    const { rows } = await run<ClaimedRow>(
-      ctx.db,
+    const { rows } = await ctx.db.query<ClaimedRow>(
       connectionQueries.claimDue({
         now,
-        leaseUntil: new Date(now.getTime() + ctx.config.leaseMs),
+        lease_until: new Date(now.getTime() + ctx.config.leaseMs),
         owner: ctx.owner,
         limit: asked,
-        excludeProviders: ctx.limits.saturated(),
+        exclude_providers: ctx.limits.saturated(),
       }),
     );
     // A provider first seen here: learn its limit before admitting its connections.
@@ -122,11 +121,10 @@ export class BrokerWorker {
   async #handBack(row: ClaimedRow): Promise<void> {
     const { ctx } = { ctx: this.#ctx };
     try {
-      await run(
-        ctx.db,
+      await ctx.db.query(
         connectionQueries.releaseClaim({
           id: row.id,
-          leaseToken: row.lease_token!,
+          lease_token: row.lease_token!,
           generation: row.generation,
           now: ctx.clock.now(),
         }),
@@ -151,8 +149,7 @@ export class BrokerWorker {
     this.#housekeeping = (async () => {
       try {
         await dispatchWebhooks(ctx);
-        const { rows } = await run<{ n: number }>(
-          ctx.db,
+        const { rows } = await ctx.db.query<{ n: number }>(
           connectionQueries.dueCount({ now: ctx.clock.now() }),
         );
         ctx.metrics.dueBacklog.set(rows[0]?.n ?? 0);
