@@ -419,13 +419,15 @@ export const sessionQueries = {
   /**
    * A session's audit events, newest first, before the event id `before` (null: the newest).
    * Login and rotation events carry the generation of the token they issued: it was inserted
-   * by the same statement, so at the same instant.
+   * by the same statement, so at the same instant (a sliding refresh issues none: null).
    */
   timeline: plan<{ sid: string; before: string | null; limit: number }>(
     `SELECT e.id, e.at, e.type, e.token_id, e.ip, e.detail, t.generation
        FROM audit_events e
-       LEFT JOIN refresh_tokens t
-         ON e.type IN ('login', 'refresh') AND t.family_id = e.family_id AND t.created_at = e.at
+       LEFT JOIN LATERAL (
+         SELECT max(generation) AS generation FROM refresh_tokens
+          WHERE e.type IN ('login', 'refresh') AND family_id = e.family_id AND created_at = e.at
+       ) t ON true
       WHERE e.family_id = :sid AND (:before::bigint IS NULL OR e.id < :before::bigint)
       ORDER BY e.id DESC LIMIT :limit`,
   ),
