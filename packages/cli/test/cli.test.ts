@@ -161,7 +161,11 @@ describe("evergreen CLI on the embedded database", { timeout: TEST_BUDGET_MS }, 
     const shown = JSON.parse((await run(["clients", "show", "svc", "--json"], env)).stdout);
     expect(shown.client_secret).toBeUndefined();
 
-    const root = await run(["users", "add", "root", "--admin", "--password-stdin", "--json"], env, "root password 1\n");
+    const root = await run(
+      ["users", "add", "root", "--admin", "--password-stdin", "--json"],
+      env,
+      "root password 1\n",
+    );
     expect(JSON.parse(root.stdout)).toMatchObject({ username: "root", is_admin: true });
     const demoted = await run(["users", "set-admin", "root", "--off", "--json"], env);
     expect(JSON.parse(demoted.stdout).is_admin).toBe(false);

@@ -56,7 +56,11 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   if (!res.ok) {
     const err = (data ?? {}) as { error?: string; error_description?: string };
     if (res.status === 401) onUnauthorized();
-    throw new ApiError(res.status, err.error ?? "error", err.error_description ?? `${res.status} ${res.statusText}`);
+    throw new ApiError(
+      res.status,
+      err.error ?? "error",
+      err.error_description ?? `${res.status} ${res.statusText}`,
+    );
   }
   return data as T;
 }
@@ -64,7 +68,8 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
 /** A query string from the set values (empty ones left out). */
 export function query(params: Record<string, string | number | null | undefined>): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== null && v !== undefined && v !== "") q.set(k, String(v));
   const s = q.toString();
   return s ? `?${s}` : "";
 }

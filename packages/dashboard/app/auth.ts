@@ -26,7 +26,10 @@ function tokenCredentials(token: string): Credentials {
   return {
     kind: "token",
     fetch: (input, init) =>
-      fetch(input, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } }),
+      fetch(input, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+      }),
     async signOut() {
       sessionStorage.removeItem(TOKEN_KEY);
     },
@@ -67,7 +70,10 @@ export async function restoreCredentials(config: DashboardConfig): Promise<Crede
 
 /** Checks an admin token against the API and keeps it for this tab. */
 export async function signInWithToken(token: string): Promise<Credentials> {
-  const res = await fetch("/admin/keys", { headers: { authorization: `Bearer ${token}` }, credentials: "omit" });
+  const res = await fetch("/admin/keys", {
+    headers: { authorization: `Bearer ${token}` },
+    credentials: "omit",
+  });
   if (res.status === 401) throw new Error("That is not the admin token.");
   if (!res.ok) throw new Error(`The admin API answered ${res.status}.`);
   sessionStorage.setItem(TOKEN_KEY, token);
@@ -109,8 +115,10 @@ export async function completeIssuerSignIn(config: DashboardConfig): Promise<Cre
   // The code must not stay in the address bar or the history.
   history.replaceState(null, "", "/dashboard");
   if (params.get("error")) throw new Error(`The issuer refused the sign-in: ${params.get("error")}`);
-  if (!pending || params.get("state") !== pending.state) throw new Error("This sign-in was not started here; start again.");
-  if (params.get("iss") !== null && params.get("iss") !== config.issuer) throw new Error("The answer came from another issuer.");
+  if (!pending || params.get("state") !== pending.state)
+    throw new Error("This sign-in was not started here; start again.");
+  if (params.get("iss") !== null && params.get("iss") !== config.issuer)
+    throw new Error("The answer came from another issuer.");
   const code = params.get("code");
   if (!code) throw new Error("The issuer sent no code.");
   const metadata = await discover(config.issuer);

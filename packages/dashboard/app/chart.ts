@@ -22,7 +22,8 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
-const fmt = (v: number) => (Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number) =>
+  Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toFixed(2);
 
 /**
  * A line chart drawn as SVG (no library, no inline styles: colours come from classes in
@@ -38,7 +39,12 @@ export function lineChart(title: string, unit: string, series: Series[], samples
   const plotW = W - L - 8;
   const plotH = H - T - B;
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== null))));
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", "aria-hidden": "true", focusable: "false" });
+  const root = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    class: "chart",
+    "aria-hidden": "true",
+    focusable: "false",
+  });
   for (const f of [0, 0.5, 1]) {
     const y = T + plotH - f * plotH;
     root.append(svg("line", { x1: L, x2: W - 8, y1: y, y2: y, class: "grid" }));
@@ -54,7 +60,8 @@ export function lineChart(title: string, unit: string, series: Series[], samples
       if (v === null) return;
       points.push(`${(L + (offset + j) * step).toFixed(1)},${(T + plotH - (v / max) * plotH).toFixed(1)}`);
     });
-    if (points.length > 0) root.append(svg("polyline", { points: points.join(" "), class: `line s${i % 8}` }));
+    if (points.length > 0)
+      root.append(svg("polyline", { points: points.join(" "), class: `line s${i % 8}` }));
   });
   const latest = (s: Series) => {
     for (let j = s.values.length - 1; j >= 0; j--) if (s.values[j] !== null) return s.values[j]!;
@@ -72,7 +79,13 @@ export function lineChart(title: string, unit: string, series: Series[], samples
           { class: "legend" },
           series.map((s, i) => {
             const v = latest(s);
-            return h("li", null, h("span", { class: `swatch s${i % 8}` }), `${s.name}: `, h("strong", null, v === null ? "—" : fmt(v)));
+            return h(
+              "li",
+              null,
+              h("span", { class: `swatch s${i % 8}` }),
+              `${s.name}: `,
+              h("strong", null, v === null ? "—" : fmt(v)),
+            );
           }),
         ),
   );

@@ -34,7 +34,13 @@ export function confirmAction(title: string, message: Child, action: string): Pr
 export function showSecretOnce(title: string, label: string, secret: string): Promise<void> {
   return new Promise((resolve) => {
     const dialog = h("dialog", { class: "secret", "aria-labelledby": "secret-title" });
-    const input = h("input", { type: "text", readonly: true, value: secret, class: "mono", spellcheck: "false" });
+    const input = h("input", {
+      type: "text",
+      readonly: true,
+      value: secret,
+      class: "mono",
+      spellcheck: "false",
+    });
     const copied = h("span", { class: "muted", role: "status" });
     const copy = h(
       "button",
@@ -56,7 +62,13 @@ export function showSecretOnce(title: string, label: string, secret: string): Pr
       h("h2", { id: "secret-title" }, title),
       h("p", null, "This is the only time it is shown. Store it now: the server keeps only its hash."),
       field(label, input),
-      h("div", { class: "actions" }, copied, copy, h("button", { type: "button", onclick: () => dialog.close() }, "Done")),
+      h(
+        "div",
+        { class: "actions" },
+        copied,
+        copy,
+        h("button", { type: "button", onclick: () => dialog.close() }, "Done"),
+      ),
     );
     dialog.addEventListener("close", () => {
       input.value = "";

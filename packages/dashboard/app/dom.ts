@@ -62,7 +62,12 @@ export function relative(value: string | null | undefined, now = Date.now()): st
 /** A time element with the local time, the distance from now, and the exact instant as its datetime. */
 export function timeCell(value: string | null | undefined): Child {
   if (!value) return "—";
-  return h("time", { datetime: value, title: value }, when(value), h("span", { class: "muted" }, ` (${relative(value)})`));
+  return h(
+    "time",
+    { datetime: value, title: value },
+    when(value),
+    h("span", { class: "muted" }, ` (${relative(value)})`),
+  );
 }
 
 /** Seconds as people say them: "10 min", "14 days". */

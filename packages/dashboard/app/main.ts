@@ -32,7 +32,13 @@ const NAV: [string, string][] = [
 ];
 
 function signInPage(config: DashboardConfig, message = ""): void {
-  const token = h("input", { type: "password", name: "token", required: true, autocomplete: "off", spellcheck: "false" });
+  const token = h("input", {
+    type: "password",
+    name: "token",
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+  });
   const status = h("p", { class: "error", role: "alert" }, message);
   replace(
     root,
@@ -46,7 +52,11 @@ function signInPage(config: DashboardConfig, message = ""): void {
             "section",
             { class: "card" },
             h("h2", null, "Sign in with your account"),
-            h("p", null, "Administrators sign in at the issuer; the dashboard then acts with your short-lived access token."),
+            h(
+              "p",
+              null,
+              "Administrators sign in at the issuer; the dashboard then acts with your short-lived access token.",
+            ),
             h(
               "button",
               {
@@ -74,7 +84,11 @@ function signInPage(config: DashboardConfig, message = ""): void {
           },
         },
         h("h2", null, "Sign in with the admin token"),
-        field("Admin token", token, "Printed by `evergreen serve` on its first start (or EVERGREEN_ADMIN_TOKEN). Kept in this tab only, until you sign out or close it."),
+        field(
+          "Admin token",
+          token,
+          "Printed by `evergreen serve` on its first start (or EVERGREEN_ADMIN_TOKEN). Kept in this tab only, until you sign out or close it.",
+        ),
         h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
       ),
     ),
@@ -113,7 +127,11 @@ function route(main: HTMLElement): void {
       case "webhooks":
         return id ? webhookPage(main, id) : webhooksPage(main);
       default:
-        replace(main, h("h1", null, "Not found"), h("p", null, h("a", { href: "#/" }, "Back to the overview")));
+        replace(
+          main,
+          h("h1", null, "Not found"),
+          h("p", null, h("a", { href: "#/" }, "Back to the overview")),
+        );
     }
   })();
   if (typeof result === "function") cleanup = result;
@@ -146,10 +164,22 @@ function start(config: DashboardConfig, c: NonNullable<ReturnType<typeof credent
       "header",
       { class: "top" },
       h("a", { href: "#/", class: "brand" }, "Evergreen"),
-      h("span", { class: "muted who" }, c.kind === "issuer" ? "signed in as an administrator" : "admin token"),
+      h(
+        "span",
+        { class: "muted who" },
+        c.kind === "issuer" ? "signed in as an administrator" : "admin token",
+      ),
       signOut,
     ),
-    h("nav", { class: "main", "aria-label": "Dashboard" }, h("ul", null, NAV.map(([p, label]) => h("li", null, h("a", { href: `#/${p}`, "data-page": p }, label))))),
+    h(
+      "nav",
+      { class: "main", "aria-label": "Dashboard" },
+      h(
+        "ul",
+        null,
+        NAV.map(([p, label]) => h("li", null, h("a", { href: `#/${p}`, "data-page": p }, label))),
+      ),
+    ),
     main,
   );
   if (onHash) window.removeEventListener("hashchange", onHash);
@@ -162,7 +192,9 @@ function start(config: DashboardConfig, c: NonNullable<ReturnType<typeof credent
 }
 
 async function boot(): Promise<void> {
-  const config = (await (await fetch("/dashboard/config.json", { credentials: "omit" })).json()) as DashboardConfig;
+  const config = (await (
+    await fetch("/dashboard/config.json", { credentials: "omit" })
+  ).json()) as DashboardConfig;
   whenUnauthorized(() => {
     cleanup?.();
     void credentials()?.signOut();
@@ -182,4 +214,9 @@ async function boot(): Promise<void> {
   else signInPage(config);
 }
 
-boot().catch((err) => replace(root, h("p", { class: "error", role: "alert" }, `The dashboard could not start: ${errorText(err)}`)));
+boot().catch((err) =>
+  replace(
+    root,
+    h("p", { class: "error", role: "alert" }, `The dashboard could not start: ${errorText(err)}`),
+  ),
+);

@@ -7,7 +7,10 @@ export interface Route {
 export function currentRoute(): Route {
   const raw = location.hash.replace(/^#\/?/, "");
   const [path = "", search = ""] = raw.split("?", 2);
-  return { path: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(search) };
+  return {
+    path: path.split("/").filter(Boolean).map(decodeURIComponent),
+    params: new URLSearchParams(search),
+  };
 }
 
 export function navigate(hash: string): void {

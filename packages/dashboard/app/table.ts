@@ -7,7 +7,12 @@ export interface Column<T> {
 }
 
 /** A table; on a narrow screen each row becomes a card, each cell labelled by its column. */
-export function dataTable<T>(caption: string, columns: Column<T>[], rows: T[], empty = "Nothing here."): HTMLElement {
+export function dataTable<T>(
+  caption: string,
+  columns: Column<T>[],
+  rows: T[],
+  empty = "Nothing here.",
+): HTMLElement {
   if (rows.length === 0) return h("p", { class: "empty" }, empty);
   return h(
     "div",
@@ -16,11 +21,25 @@ export function dataTable<T>(caption: string, columns: Column<T>[], rows: T[], e
       "table",
       null,
       h("caption", { class: "visually-hidden" }, caption),
-      h("thead", null, h("tr", null, columns.map((c) => h("th", { scope: "col" }, c.label)))),
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          columns.map((c) => h("th", { scope: "col" }, c.label)),
+        ),
+      ),
       h(
         "tbody",
         null,
-        rows.map((r) => h("tr", null, columns.map((c) => h("td", { "data-label": c.label }, c.cell(r))))),
+        rows.map((r) =>
+          h(
+            "tr",
+            null,
+            columns.map((c) => h("td", { "data-label": c.label }, c.cell(r))),
+          ),
+        ),
       ),
     ),
   );
@@ -35,7 +54,10 @@ export interface Page<T> {
 export const PAGE_SIZE = 25;
 
 /** Offset paging over an API that takes limit/offset: the cursor is the offset. */
-export async function offsetPage<T>(cursor: string | null, fetchPage: (offset: number, limit: number) => Promise<T[]>): Promise<Page<T>> {
+export async function offsetPage<T>(
+  cursor: string | null,
+  fetchPage: (offset: number, limit: number) => Promise<T[]>,
+): Promise<Page<T>> {
   const offset = Number(cursor ?? 0);
   const rows = await fetchPage(offset, PAGE_SIZE);
   return { rows, next: rows.length === PAGE_SIZE ? String(offset + PAGE_SIZE) : null };
@@ -91,7 +113,13 @@ export function pagedList<T>(options: {
   });
   void show(null);
   return {
-    element: h("div", { class: "paged" }, status, body, h("nav", { class: "pager", "aria-label": `${options.caption} pages` }, prev, where, next)),
+    element: h(
+      "div",
+      { class: "paged" },
+      status,
+      body,
+      h("nav", { class: "pager", "aria-label": `${options.caption} pages` }, prev, where, next),
+    ),
     reload() {
       history.length = 0;
       void show(null);

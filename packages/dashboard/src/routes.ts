@@ -20,12 +20,14 @@ const CSP = [
 ].join("; ");
 
 function secure(reply: FastifyReply): FastifyReply {
-  return reply
-    .header("Content-Security-Policy", CSP)
-    .header("X-Frame-Options", "DENY")
-    .header("X-Content-Type-Options", "nosniff")
-    // The callback URL carries the authorization code: never hand it on as a referrer.
-    .header("Referrer-Policy", "no-referrer");
+  return (
+    reply
+      .header("Content-Security-Policy", CSP)
+      .header("X-Frame-Options", "DENY")
+      .header("X-Content-Type-Options", "nosniff")
+      // The callback URL carries the authorization code: never hand it on as a referrer.
+      .header("Referrer-Policy", "no-referrer")
+  );
 }
 
 export interface DashboardOptions {
@@ -62,28 +64,35 @@ export function dashboardRoutes(options: DashboardOptions): IssuerExtension {
           .type("text/plain; charset=utf-8")
           .send("The dashboard is not built: run `npm run build`.\n");
       }
-      return secure(reply).header("Cache-Control", "no-cache").type("text/html; charset=utf-8").send(files.html);
+      return secure(reply)
+        .header("Cache-Control", "no-cache")
+        .type("text/html; charset=utf-8")
+        .send(files.html);
     };
     app.get("/dashboard", page);
     app.get("/dashboard/", page);
     app.get("/dashboard/callback", page);
     app.get("/dashboard/assets/app.js", async (_req, reply) => {
       if (!files) return reply.code(404).send();
-      return secure(reply).header("Cache-Control", "no-cache").type("text/javascript; charset=utf-8").send(files.js);
+      return secure(reply)
+        .header("Cache-Control", "no-cache")
+        .type("text/javascript; charset=utf-8")
+        .send(files.js);
     });
     app.get("/dashboard/assets/app.css", async (_req, reply) => {
       if (!files) return reply.code(404).send();
-      return secure(reply).header("Cache-Control", "no-cache").type("text/css; charset=utf-8").send(files.css);
+      return secure(reply)
+        .header("Cache-Control", "no-cache")
+        .type("text/css; charset=utf-8")
+        .send(files.css);
     });
     app.get("/dashboard/config.json", async (_req, reply) =>
-      secure(reply)
-        .header("Cache-Control", "no-store")
-        .send({
-          issuer: ctx.config.issuer,
-          client_id: DASHBOARD_CLIENT_ID,
-          // Sign-in through the issuer works only where the client was registered (serve).
-          issuer_sign_in: options.registerClient,
-        }),
+      secure(reply).header("Cache-Control", "no-store").send({
+        issuer: ctx.config.issuer,
+        client_id: DASHBOARD_CLIENT_ID,
+        // Sign-in through the issuer works only where the client was registered (serve).
+        issuer_sign_in: options.registerClient,
+      }),
     );
   };
 }

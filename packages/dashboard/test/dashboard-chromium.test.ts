@@ -46,7 +46,10 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
   async function admin(method: string, path: string, body?: unknown) {
     const res = await fetch(url + path, {
       method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { "content-type": "application/json" } : {}) },
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -63,10 +66,14 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     return { status: res.status, body: (await res.json()) as Record<string, string> };
   }
 
-  const shot = (name: string, p: Page = page) => p.screenshot({ path: `${SCREENSHOTS}dashboard-${name}.png`, fullPage: true });
+  const shot = (name: string, p: Page = page) =>
+    p.screenshot({ path: `${SCREENSHOTS}dashboard-${name}.png`, fullPage: true });
 
   async function go(link: string) {
-    await page.getByRole("navigation", { name: "Dashboard" }).getByRole("link", { name: link, exact: true }).click();
+    await page
+      .getByRole("navigation", { name: "Dashboard" })
+      .getByRole("link", { name: link, exact: true })
+      .click();
     await page.getByRole("heading", { level: 1 }).first().waitFor();
   }
 
@@ -75,9 +82,13 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     // An upstream OAuth provider for the broker: every refresh gets new tokens.
     upstream = createServer((_req, res) => {
       upstreamCalls += 1;
-      res
-        .writeHead(200, { "content-type": "application/json" })
-        .end(JSON.stringify({ access_token: `up-at-${upstreamCalls}`, refresh_token: `up-rt-${upstreamCalls}`, expires_in: 3600 }));
+      res.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          access_token: `up-at-${upstreamCalls}`,
+          refresh_token: `up-rt-${upstreamCalls}`,
+          expires_in: 3600,
+        }),
+      );
     });
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     db = await openPglite("memory://");
@@ -97,7 +108,13 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -173,7 +190,12 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await page.getByLabel("Access token lifetime").fill("60");
     await page.getByLabel("Reuse grace window").fill("10");
     // every lifetime and rotation setting carries its explanation
-    for (const label of ["Access token lifetime", "Refresh idle lifetime", "Refresh absolute lifetime", "Reuse grace window"]) {
+    for (const label of [
+      "Access token lifetime",
+      "Refresh idle lifetime",
+      "Refresh absolute lifetime",
+      "Reuse grace window",
+    ]) {
       const describedBy = await page.getByLabel(label).getAttribute("aria-describedby");
       expect(await page.locator(`#${describedBy}`).textContent()).toBeTruthy();
     }
@@ -218,12 +240,21 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
   });
 
   it("shows a session's timeline growing as a client refreshes, and revokes it", async () => {
-    const login = await tokenRequest({ grant_type: "password", client_id: "todo-mobile", username: "alice", password: "alice-password-1" });
+    const login = await tokenRequest({
+      grant_type: "password",
+      client_id: "todo-mobile",
+      username: "alice",
+      password: "alice-password-1",
+    });
     expect(login.status).toBe(200);
     let rt = login.body.refresh_token!;
     for (let i = 0; i < 2; i++) {
       clock.advance(30);
-      const r = await tokenRequest({ grant_type: "refresh_token", client_id: "todo-mobile", refresh_token: rt });
+      const r = await tokenRequest({
+        grant_type: "refresh_token",
+        client_id: "todo-mobile",
+        refresh_token: rt,
+      });
       expect(r.status).toBe(200);
       rt = r.body.refresh_token!;
     }
@@ -242,13 +273,21 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     let previous = rt;
     for (let i = 0; i < 2; i++) {
       clock.advance(30);
-      const r = await tokenRequest({ grant_type: "refresh_token", client_id: "todo-mobile", refresh_token: rt });
+      const r = await tokenRequest({
+        grant_type: "refresh_token",
+        client_id: "todo-mobile",
+        refresh_token: rt,
+      });
       expect(r.status).toBe(200);
       previous = rt;
       rt = r.body.refresh_token!;
     }
     clock.advance(2);
-    const replay = await tokenRequest({ grant_type: "refresh_token", client_id: "todo-mobile", refresh_token: previous });
+    const replay = await tokenRequest({
+      grant_type: "refresh_token",
+      client_id: "todo-mobile",
+      refresh_token: previous,
+    });
     expect(replay.body.refresh_token).toBe(rt);
     await timeline.getByText("Rotation → generation 5").waitFor();
     await timeline.getByText("Grace replay").waitFor();
@@ -262,7 +301,11 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await timeline.getByText("Revoked", { exact: true }).waitFor();
     const after = await admin("GET", `/admin/sessions/${session.sid}`);
     expect(after.body).toMatchObject({ active: false, revoked_reason: "revoked_by_admin" });
-    const refused = await tokenRequest({ grant_type: "refresh_token", client_id: "todo-mobile", refresh_token: rt });
+    const refused = await tokenRequest({
+      grant_type: "refresh_token",
+      client_id: "todo-mobile",
+      refresh_token: rt,
+    });
     expect(refused.status).toBe(400);
     expect(refused.body.error).toBe("invalid_grant");
 
@@ -300,8 +343,24 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
 
   it("shows the broker's providers, connections (refresh now) and webhook deliveries", async () => {
     const upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/token`;
-    expect((await admin("POST", "/admin/providers", { name: "acme", token_url: upstreamUrl, client_id: "evergreen", client_secret: "s3cret-upstream", auth_style: "body", body_format: "form" })).status).toBe(201);
-    const conn = await admin("POST", "/admin/connections", { provider: "acme", access_token: "at-0", refresh_token: "rt-0", expires_in: 600 });
+    expect(
+      (
+        await admin("POST", "/admin/providers", {
+          name: "acme",
+          token_url: upstreamUrl,
+          client_id: "evergreen",
+          client_secret: "s3cret-upstream",
+          auth_style: "body",
+          body_format: "form",
+        })
+      ).status,
+    ).toBe(201);
+    const conn = await admin("POST", "/admin/connections", {
+      provider: "acme",
+      access_token: "at-0",
+      refresh_token: "rt-0",
+      expires_in: 600,
+    });
     expect(conn.status).toBe(201);
     expect((await admin("POST", "/admin/webhooks", { url: "http://127.0.0.1:9/hook" })).status).toBe(201);
 
@@ -315,7 +374,9 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await page.getByRole("button", { name: "Refresh now" }).click();
     await page.getByText("Refresh: refreshed.").waitFor();
     expect(upstreamCalls).toBe(1);
-    expect((await admin("GET", `/admin/connections/${conn.body.id}`)).body.generation).toBeGreaterThan(conn.body.generation ?? 0);
+    expect((await admin("GET", `/admin/connections/${conn.body.id}`)).body.generation).toBeGreaterThan(
+      conn.body.generation ?? 0,
+    );
     expect(await page.content()).not.toMatch(/up-at-1|up-rt-1|rt-0/);
     await shot("connection");
     await go("Connections");
@@ -333,9 +394,23 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await go("Overview");
     // Traffic while the page samples: the rates come from differences between polls.
     for (let i = 0; i < 3; i++) {
-      await tokenRequest({ grant_type: "password", client_id: "todo-mobile", username: "alice", password: "wrong-password" });
-      const l = await tokenRequest({ grant_type: "password", client_id: "todo-mobile", username: "alice", password: "alice-password-1" });
-      await tokenRequest({ grant_type: "refresh_token", client_id: "todo-mobile", refresh_token: l.body.refresh_token! });
+      await tokenRequest({
+        grant_type: "password",
+        client_id: "todo-mobile",
+        username: "alice",
+        password: "wrong-password",
+      });
+      const l = await tokenRequest({
+        grant_type: "password",
+        client_id: "todo-mobile",
+        username: "alice",
+        password: "alice-password-1",
+      });
+      await tokenRequest({
+        grant_type: "refresh_token",
+        client_id: "todo-mobile",
+        refresh_token: l.body.refresh_token!,
+      });
       await page.waitForTimeout(1500);
     }
     await page.getByText("refresh_token → 200").waitFor();
@@ -345,14 +420,21 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
   });
 
   it("is readable on a phone", async () => {
-    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const phone = await browser.newPage({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    });
     await phone.goto(`${url}/dashboard`);
     await phone.getByLabel("Admin token").fill(ADMIN_TOKEN);
     await phone.keyboard.press("Enter");
     await phone.getByRole("heading", { name: "Overview" }).waitFor();
     await phone.goto(`${url}/dashboard#/sessions`);
     await phone.getByRole("heading", { name: "Sessions" }).waitFor();
-    await phone.getByRole("link", { name: /^Session / }).first().waitFor();
+    await phone
+      .getByRole("link", { name: /^Session / })
+      .first()
+      .waitFor();
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(390);
     await shot("phone-sessions", phone);
@@ -387,7 +469,9 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByText("Signed out.").waitFor();
     // Signing out revoked the dashboard's refresh token.
-    expect((await admin("GET", "/admin/sessions?client_id=evergreen-dashboard&state=active")).body).toEqual([]);
+    expect((await admin("GET", "/admin/sessions?client_id=evergreen-dashboard&state=active")).body).toEqual(
+      [],
+    );
 
     const other = await browser.newPage();
     await other.goto(`${url}/dashboard`);

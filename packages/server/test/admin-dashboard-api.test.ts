@@ -25,7 +25,11 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
   const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
 
   beforeAll(async () => {
-    ti = await startTestIssuer({ database: kind, clock, env: { EVERGREEN_RATE_LIMIT_AUTH_FAILURES: "1000" } });
+    ti = await startTestIssuer({
+      database: kind,
+      clock,
+      env: { EVERGREEN_RATE_LIMIT_AUTH_FAILURES: "1000" },
+    });
   });
   afterAll(() => ti?.close());
 
@@ -48,12 +52,19 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     const other = await createUser(ti);
     const all = await ti.admin("GET", `/admin/users?q=${tag.toUpperCase()}`);
     expect(all.status).toBe(200);
-    expect(all.body.map((u: { username: string }) => u.username)).toEqual([`${tag}-a`, `${tag}-b`, `${tag}-c`]);
+    expect(all.body.map((u: { username: string }) => u.username)).toEqual([
+      `${tag}-a`,
+      `${tag}-b`,
+      `${tag}-c`,
+    ]);
     expect(all.body[0]).toMatchObject({ is_admin: false, disabled_at: null });
     expect(all.body[0].password_hash).toBeUndefined();
     const page2 = await ti.admin("GET", `/admin/users?q=${tag}&limit=2&offset=2`);
     expect(page2.body.map((u: { username: string }) => u.username)).toEqual([`${tag}-c`]);
-    const byEmail = await ti.admin("GET", `/admin/users?q=${encodeURIComponent(`${other.username}@example`)}`);
+    const byEmail = await ti.admin(
+      "GET",
+      `/admin/users?q=${encodeURIComponent(`${other.username}@example`)}`,
+    );
     expect(byEmail.body.map((u: { id: string }) => u.id)).toEqual([other.id]);
     for (const bad of ["q=a&q=b", `q=${"x".repeat(201)}`]) {
       const res = await ti.admin("GET", `/admin/users?${bad}`);
@@ -72,10 +83,22 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
   });
 
   it("creates admins, and disabling a user ends their sessions and refuses their logins until enabled", async () => {
-    const made = await ti.admin("POST", "/admin/users", { username: uniq("adm-"), password: "password123", admin: true });
+    const made = await ti.admin("POST", "/admin/users", {
+      username: uniq("adm-"),
+      password: "password123",
+      admin: true,
+    });
     expect(made.status).toBe(201);
     expect(made.body.is_admin).toBe(true);
-    expect((await ti.admin("POST", "/admin/users", { username: uniq("x-"), password: "password123", admin: "yes" })).status).toBe(400);
+    expect(
+      (
+        await ti.admin("POST", "/admin/users", {
+          username: uniq("x-"),
+          password: "password123",
+          admin: "yes",
+        })
+      ).status,
+    ).toBe(400);
 
     const client = await createClient(ti);
     const user = await createUser(ti);
@@ -87,7 +110,9 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     expect((await family(ti.db, await familyOf(ti.db, first.refresh_token!)))!.revoked_at).not.toBeNull();
     expectOAuthError(await login(ti, client, user), 400, "invalid_grant");
     // Disabling twice changes nothing more; enabling lets the same password in again.
-    expect((await ti.admin("PATCH", `/admin/users/${user.id}`, { disabled: true })).body.disabled_at).toBe(off.body.disabled_at);
+    expect((await ti.admin("PATCH", `/admin/users/${user.id}`, { disabled: true })).body.disabled_at).toBe(
+      off.body.disabled_at,
+    );
     const on = await ti.admin("PATCH", `/admin/users/${user.id}`, { disabled: false });
     expect(on.body.disabled_at).toBeNull();
     await loginOk(ti, client, user);
@@ -137,8 +162,16 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     await refreshOk(ti, client, spent[2]!); // within the grace window: the same successor again
     const live = await ti.admin("GET", `/admin/sessions/${sid}`);
     expect(live.status).toBe(200);
-    expect(live.body).toMatchObject({ sid, active: true, generation: 4, username: user.username, rotate_refresh_tokens: true });
-    expect(live.body.timeline.map((e: { type: string; generation: number | null }) => [e.type, e.generation])).toEqual([
+    expect(live.body).toMatchObject({
+      sid,
+      active: true,
+      generation: 4,
+      username: user.username,
+      rotate_refresh_tokens: true,
+    });
+    expect(
+      live.body.timeline.map((e: { type: string; generation: number | null }) => [e.type, e.generation]),
+    ).toEqual([
       ["refresh_replayed", null],
       ["refresh", 4],
       ["refresh", 3],
@@ -152,7 +185,10 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     expectOAuthError(await refresh(ti, client, spent[0]!), 400, "invalid_grant"); // reuse: the family dies
     const dead = await ti.admin("GET", `/admin/sessions/${sid}?limit=2`);
     expect(dead.body.active).toBe(false);
-    expect(dead.body.timeline.map((e: { type: string }) => e.type)).toEqual(["refresh_token_reuse", "refresh_replayed"]);
+    expect(dead.body.timeline.map((e: { type: string }) => e.type)).toEqual([
+      "refresh_token_reuse",
+      "refresh_replayed",
+    ]);
     expect(dead.body.next_before).toBe(dead.body.timeline[1].id);
     const older = await ti.admin("GET", `/admin/sessions/${sid}?limit=10&before=${dead.body.next_before}`);
     expect(older.body.timeline.map((e: { generation: number | null }) => e.generation)).toEqual([4, 3, 2, 1]);
@@ -182,10 +218,21 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     let rt = (await loginOk(ti, client, user)).refresh_token!;
     for (let i = 0; i < 4; i++) rt = (await refreshOk(ti, client, rt)).refresh_token!;
     const all = await ti.admin("GET", `/admin/audit?client_id=${client.client_id}`);
-    expect(all.body.map((e: { type: string }) => e.type)).toEqual(["refresh", "refresh", "refresh", "refresh", "login"]);
+    expect(all.body.map((e: { type: string }) => e.type)).toEqual([
+      "refresh",
+      "refresh",
+      "refresh",
+      "refresh",
+      "login",
+    ]);
     const page1 = await ti.admin("GET", `/admin/audit?client_id=${client.client_id}&limit=2`);
-    const page2 = await ti.admin("GET", `/admin/audit?client_id=${client.client_id}&limit=2&before=${page1.body[1].id}`);
-    expect([...page1.body, ...page2.body].map((e: { id: string }) => e.id)).toEqual(all.body.slice(0, 4).map((e: { id: string }) => e.id));
+    const page2 = await ti.admin(
+      "GET",
+      `/admin/audit?client_id=${client.client_id}&limit=2&before=${page1.body[1].id}`,
+    );
+    expect([...page1.body, ...page2.body].map((e: { id: string }) => e.id)).toEqual(
+      all.body.slice(0, 4).map((e: { id: string }) => e.id),
+    );
     const sid = all.body[0].family_id;
     expect((await ti.admin("GET", `/admin/audit?family_id=${sid}`)).body).toHaveLength(5);
     for (const bad of ["family_id=x", "before=-1", "before=1e3", "client_id=a&client_id=b"]) {
@@ -199,8 +246,15 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     await loginOk(ti, client, user);
     const res = await ti.admin("GET", "/admin/metrics");
     expect(res.status).toBe(200);
-    const requests = res.body.metrics.find((m: { name: string }) => m.name === "evergreen_token_requests_total");
-    expect(requests.values.some((v: { labels: { grant_type: string; status: number | string } }) => v.labels.grant_type === "password")).toBe(true);
+    const requests = res.body.metrics.find(
+      (m: { name: string }) => m.name === "evergreen_token_requests_total",
+    );
+    expect(
+      requests.values.some(
+        (v: { labels: { grant_type: string; status: number | string } }) =>
+          v.labels.grant_type === "password",
+      ),
+    ).toBe(true);
     expect(res.body.metrics.every((m: { name: string }) => m.name.startsWith("evergreen_"))).toBe(true);
     expect((await call("GET", "/admin/metrics")).status).toBe(401);
   });
@@ -212,7 +266,11 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     });
 
     async function adminUser() {
-      const res = await ti.admin("POST", "/admin/users", { username: uniq("root-"), password: "password123", admin: true });
+      const res = await ti.admin("POST", "/admin/users", {
+        username: uniq("root-"),
+        password: "password123",
+        admin: true,
+      });
       return { id: res.body.id as string, username: res.body.username as string, password: "password123" };
     }
 
@@ -222,7 +280,14 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
       expect(t.scope).toBe("openid evergreen:admin");
       expect(decodeJwt(t.access_token).payload.scope).toBe("openid evergreen:admin");
       expect((await call("GET", "/admin/users?limit=1", t.access_token)).status).toBe(200);
-      expect((await call("POST", "/admin/users", t.access_token, { username: uniq("by-admin-"), password: "password123" })).status).toBe(201);
+      expect(
+        (
+          await call("POST", "/admin/users", t.access_token, {
+            username: uniq("by-admin-"),
+            password: "password123",
+          })
+        ).status,
+      ).toBe(201);
 
       const plain = await createUser(ti);
       const p = await loginOk(ti, client, plain, { scope: "openid evergreen:admin" });

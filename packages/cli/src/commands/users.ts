@@ -38,7 +38,17 @@ export async function usersCommand(config: ServerConfig, args: string[]): Promis
   if (!parsed) return 0;
   const [sub, target, sid] = parsed.positionals;
   const v = parsed.values;
-  const needsTarget = ["add", "show", "passwd", "delete", "sessions", "revoke", "set-admin", "disable", "enable"];
+  const needsTarget = [
+    "add",
+    "show",
+    "passwd",
+    "delete",
+    "sessions",
+    "revoke",
+    "set-admin",
+    "disable",
+    "enable",
+  ];
   if (!sub || (needsTarget.includes(sub) && !target) || ![...needsTarget, "list"].includes(sub)) {
     process.stderr.write(HELP);
     return 2;

@@ -34,18 +34,45 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): void {
     h("option", { value: "" }, "any"),
     TYPES.map((t) => h("option", { value: t, selected: params.get("type") === t }, t)),
   );
-  const userId = h("input", { name: "user_id", value: params.get("user_id") ?? "", autocomplete: "off", spellcheck: "false" });
-  const clientId = h("input", { name: "client_id", value: params.get("client_id") ?? "", autocomplete: "off", spellcheck: "false" });
-  const familyId = h("input", { name: "family_id", value: params.get("family_id") ?? "", autocomplete: "off", spellcheck: "false" });
+  const userId = h("input", {
+    name: "user_id",
+    value: params.get("user_id") ?? "",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const clientId = h("input", {
+    name: "client_id",
+    value: params.get("client_id") ?? "",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const familyId = h("input", {
+    name: "family_id",
+    value: params.get("family_id") ?? "",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
   const list = pagedList<AuditEvent>({
     caption: "Audit events",
     empty: "No events match.",
     columns: [
       { label: "When", cell: (e) => timeCell(e.at) },
       { label: "Event", cell: (e) => h("span", { class: "mono" }, e.type) },
-      { label: "User", cell: (e) => (e.user_id ? h("a", { href: `#/sessions?user_id=${enc(e.user_id)}`, class: "mono" }, e.user_id.slice(0, 8)) : "—") },
+      {
+        label: "User",
+        cell: (e) =>
+          e.user_id
+            ? h("a", { href: `#/sessions?user_id=${enc(e.user_id)}`, class: "mono" }, e.user_id.slice(0, 8))
+            : "—",
+      },
       { label: "Client", cell: (e) => (e.client_id ? h("span", { class: "mono" }, e.client_id) : "—") },
-      { label: "Session", cell: (e) => (e.family_id ? h("a", { href: `#/sessions/${enc(e.family_id)}`, class: "mono" }, e.family_id.slice(0, 8)) : "—") },
+      {
+        label: "Session",
+        cell: (e) =>
+          e.family_id
+            ? h("a", { href: `#/sessions/${enc(e.family_id)}`, class: "mono" }, e.family_id.slice(0, 8))
+            : "—",
+      },
       { label: "Address", cell: (e) => e.ip ?? "—" },
       { label: "Detail", cell: (e) => (e.detail ? h("code", null, JSON.stringify(e.detail)) : "—") },
     ],
@@ -69,7 +96,12 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): void {
     h("h1", null, "Audit log"),
     filterBar(
       "Filter audit events",
-      [field("Event", type), field("User id", userId), field("Client", clientId), field("Session id", familyId)],
+      [
+        field("Event", type),
+        field("User id", userId),
+        field("Client", clientId),
+        field("Session id", familyId),
+      ],
       () => list.reload(),
     ),
     list.element,

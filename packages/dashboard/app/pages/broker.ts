@@ -71,7 +71,10 @@ const TONE: Record<string, "ok" | "warn" | "bad" | "muted"> = {
 /** Pages a list the API returns whole (providers and webhooks are few) so the page stays short. */
 function pageOf<T>(rows: T[], cursor: string | null): Page<T> {
   const offset = Number(cursor ?? 0);
-  return { rows: rows.slice(offset, offset + PAGE_SIZE), next: offset + PAGE_SIZE < rows.length ? String(offset + PAGE_SIZE) : null };
+  return {
+    rows: rows.slice(offset, offset + PAGE_SIZE),
+    next: offset + PAGE_SIZE < rows.length ? String(offset + PAGE_SIZE) : null,
+  };
 }
 
 /** Upstream providers the broker refreshes against. */
@@ -82,9 +85,15 @@ export function providersPage(main: HTMLElement): void {
     caption: "Providers",
     empty: "No providers. Add them with `evergreen providers add` or POST /admin/providers.",
     columns: [
-      { label: "Name", cell: (p) => h("a", { href: `#/connections?provider=${enc(p.name)}`, class: "mono" }, p.name) },
+      {
+        label: "Name",
+        cell: (p) => h("a", { href: `#/connections?provider=${enc(p.name)}`, class: "mono" }, p.name),
+      },
       { label: "Token URL", cell: (p) => h("span", { class: "mono" }, p.token_url) },
-      { label: "Client", cell: (p) => [p.client_id ?? "—", p.has_client_secret ? pill("secret stored") : null] },
+      {
+        label: "Client",
+        cell: (p) => [p.client_id ?? "—", p.has_client_secret ? pill("secret stored") : null],
+      },
       { label: "Request", cell: (p) => `${p.auth_style} auth, ${p.body_format} body` },
       { label: "Refresh ahead", cell: (p) => `${p.refresh_ahead} s` },
       {
@@ -96,7 +105,14 @@ export function providersPage(main: HTMLElement): void {
               type: "button",
               class: "danger",
               onclick: async () => {
-                if (!(await confirmAction(`Delete provider ${p.name}?`, "It can only be deleted when no connection uses it.", "Delete provider"))) return;
+                if (
+                  !(await confirmAction(
+                    `Delete provider ${p.name}?`,
+                    "It can only be deleted when no connection uses it.",
+                    "Delete provider",
+                  ))
+                )
+                  return;
                 try {
                   await api("DELETE", `/admin/providers/${enc(p.name)}`);
                   status.textContent = `Provider ${p.name} deleted.`;
@@ -113,10 +129,21 @@ export function providersPage(main: HTMLElement): void {
     load: async (cursor) => {
       const q = search.value.trim().toLowerCase();
       const all = await api<Provider[]>("GET", "/admin/providers");
-      return pageOf(q ? all.filter((p) => p.name.toLowerCase().includes(q) || p.token_url.toLowerCase().includes(q)) : all, cursor);
+      return pageOf(
+        q
+          ? all.filter((p) => p.name.toLowerCase().includes(q) || p.token_url.toLowerCase().includes(q))
+          : all,
+        cursor,
+      );
     },
   });
-  replace(main, h("h1", null, "Providers"), status, filterBar("Search providers", [field("Search", search)], () => list.reload()), list.element);
+  replace(
+    main,
+    h("h1", null, "Providers"),
+    status,
+    filterBar("Search providers", [field("Search", search)], () => list.reload()),
+    list.element,
+  );
 }
 
 /** Broker connections: status, next refresh, last error, attempts; filtered and paged by cursor. */
@@ -125,13 +152,23 @@ export function connectionsPage(main: HTMLElement, params: URLSearchParams): voi
   const statusSel = h(
     "select",
     { name: "status" },
-    ["", "active", "refreshing", "degraded", "needs_reauth", "error"].map((s) => h("option", { value: s, selected: params.get("status") === s }, s || "any")),
+    ["", "active", "refreshing", "degraded", "needs_reauth", "error"].map((s) =>
+      h("option", { value: s, selected: params.get("status") === s }, s || "any"),
+    ),
   );
   const list = pagedList<Connection>({
     caption: "Connections",
     empty: "No connections match.",
     columns: [
-      { label: "Connection", cell: (c) => h("a", { href: `#/connections/${enc(c.id)}`, class: "mono", "aria-label": `Connection ${c.id}` }, c.id.slice(0, 8)) },
+      {
+        label: "Connection",
+        cell: (c) =>
+          h(
+            "a",
+            { href: `#/connections/${enc(c.id)}`, class: "mono", "aria-label": `Connection ${c.id}` },
+            c.id.slice(0, 8),
+          ),
+      },
       { label: "Provider", cell: (c) => c.provider },
       { label: "Status", cell: (c) => pill(c.status, TONE[c.status] ?? "muted") },
       { label: "Expires", cell: (c) => timeCell(c.expires_at) },
@@ -147,7 +184,14 @@ export function connectionsPage(main: HTMLElement, params: URLSearchParams): voi
       return { rows: r.connections, next: r.next_cursor };
     },
   });
-  replace(main, h("h1", null, "Connections"), filterBar("Filter connections", [field("Provider", provider), field("Status", statusSel)], () => list.reload()), list.element);
+  replace(
+    main,
+    h("h1", null, "Connections"),
+    filterBar("Filter connections", [field("Provider", provider), field("Status", statusSel)], () =>
+      list.reload(),
+    ),
+    list.element,
+  );
 }
 
 /** One connection: its state, its refresh history, and refresh now / re-authorise / delete. */
@@ -181,17 +225,31 @@ export async function connectionPage(main: HTMLElement, id: string): Promise<voi
           h("dd", null, c.last_error ?? "—"),
         ),
       );
-      const ev = await api<ConnectionEvent[]>("GET", `/admin/connections/${enc(id)}/events${query({ limit: 50 })}`);
+      const ev = await api<ConnectionEvent[]>(
+        "GET",
+        `/admin/connections/${enc(id)}/events${query({ limit: 50 })}`,
+      );
       replace(
         events,
-        dataTable("Refresh history", [
-          { label: "When", cell: (e: ConnectionEvent) => timeCell(e.at) },
-          { label: "Event", cell: (e: ConnectionEvent) => h("span", { class: "mono" }, e.type) },
-          { label: "Generation", cell: (e: ConnectionEvent) => String(e.generation) },
-          { label: "Upstream", cell: (e: ConnectionEvent) => (e.upstream_status === null ? "—" : String(e.upstream_status)) },
-          { label: "Took", cell: (e: ConnectionEvent) => (e.duration_ms === null ? "—" : `${e.duration_ms} ms`) },
-          { label: "Error", cell: (e: ConnectionEvent) => e.error ?? "—" },
-        ], ev, "No refreshes yet."),
+        dataTable(
+          "Refresh history",
+          [
+            { label: "When", cell: (e: ConnectionEvent) => timeCell(e.at) },
+            { label: "Event", cell: (e: ConnectionEvent) => h("span", { class: "mono" }, e.type) },
+            { label: "Generation", cell: (e: ConnectionEvent) => String(e.generation) },
+            {
+              label: "Upstream",
+              cell: (e: ConnectionEvent) => (e.upstream_status === null ? "—" : String(e.upstream_status)),
+            },
+            {
+              label: "Took",
+              cell: (e: ConnectionEvent) => (e.duration_ms === null ? "—" : `${e.duration_ms} ms`),
+            },
+            { label: "Error", cell: (e: ConnectionEvent) => e.error ?? "—" },
+          ],
+          ev,
+          "No refreshes yet.",
+        ),
       );
     } catch (err) {
       status.textContent = errorText(err);
@@ -217,7 +275,14 @@ export async function connectionPage(main: HTMLElement, id: string): Promise<voi
       { class: "actions" },
       h(
         "button",
-        { type: "button", onclick: () => run(async () => `Refresh: ${(await api<{ outcome: string }>("POST", `/admin/connections/${enc(id)}/refresh`)).outcome}.`) },
+        {
+          type: "button",
+          onclick: () =>
+            run(
+              async () =>
+                `Refresh: ${(await api<{ outcome: string }>("POST", `/admin/connections/${enc(id)}/refresh`)).outcome}.`,
+            ),
+        },
         "Refresh now",
       ),
       h(
@@ -236,7 +301,10 @@ export async function connectionPage(main: HTMLElement, id: string): Promise<voi
               "Paste the tokens from the user's new authorisation. They are sealed at rest and never shown again.",
             );
             if (!v) return;
-            const body: Record<string, unknown> = { access_token: v.access_token, refresh_token: v.refresh_token };
+            const body: Record<string, unknown> = {
+              access_token: v.access_token,
+              refresh_token: v.refresh_token,
+            };
             if (v.expires_in) body.expires_in = Number(v.expires_in);
             await run(async () => {
               await api("POST", `/admin/connections/${enc(id)}/reauth`, body);
@@ -252,7 +320,14 @@ export async function connectionPage(main: HTMLElement, id: string): Promise<voi
           type: "button",
           class: "danger",
           onclick: async () => {
-            if (!(await confirmAction("Delete this connection?", "Its tokens are deleted; consumers get 404 for it.", "Delete connection"))) return;
+            if (
+              !(await confirmAction(
+                "Delete this connection?",
+                "Its tokens are deleted; consumers get 404 for it.",
+                "Delete connection",
+              ))
+            )
+              return;
             try {
               await api("DELETE", `/admin/connections/${enc(id)}`);
               navigate("#/connections");
@@ -287,22 +362,40 @@ export function webhooksPage(main: HTMLElement): void {
 
 export async function webhookPage(main: HTMLElement, id: string): Promise<void> {
   const status = h("p", { class: "error", role: "alert" });
-  const limitSel = h("select", { name: "limit" }, ["25", "100", "500"].map((n) => h("option", { value: n }, n)));
+  const limitSel = h(
+    "select",
+    { name: "limit" },
+    ["25", "100", "500"].map((n) => h("option", { value: n }, n)),
+  );
   const body = h("div");
   const load = async () => {
     try {
-      const rows = await api<Delivery[]>("GET", `/admin/webhooks/${enc(id)}/deliveries${query({ limit: limitSel.value })}`);
+      const rows = await api<Delivery[]>(
+        "GET",
+        `/admin/webhooks/${enc(id)}/deliveries${query({ limit: limitSel.value })}`,
+      );
       replace(
         body,
-        dataTable("Deliveries", [
-          { label: "Created", cell: (d: Delivery) => timeCell(d.created_at) },
-          { label: "Event", cell: (d: Delivery) => h("span", { class: "mono" }, d.event_type) },
-          { label: "Status", cell: (d: Delivery) => pill(d.status, TONE[d.status] ?? "muted") },
-          { label: "Attempts", cell: (d: Delivery) => String(d.attempts) },
-          { label: "Last answer", cell: (d: Delivery) => (d.last_status === null ? "—" : String(d.last_status)) },
-          { label: "Last error", cell: (d: Delivery) => d.last_error ?? "—" },
-          { label: "Next attempt", cell: (d: Delivery) => (d.status === "pending" ? timeCell(d.next_attempt_at) : "—") },
-        ], rows, "No deliveries yet."),
+        dataTable(
+          "Deliveries",
+          [
+            { label: "Created", cell: (d: Delivery) => timeCell(d.created_at) },
+            { label: "Event", cell: (d: Delivery) => h("span", { class: "mono" }, d.event_type) },
+            { label: "Status", cell: (d: Delivery) => pill(d.status, TONE[d.status] ?? "muted") },
+            { label: "Attempts", cell: (d: Delivery) => String(d.attempts) },
+            {
+              label: "Last answer",
+              cell: (d: Delivery) => (d.last_status === null ? "—" : String(d.last_status)),
+            },
+            { label: "Last error", cell: (d: Delivery) => d.last_error ?? "—" },
+            {
+              label: "Next attempt",
+              cell: (d: Delivery) => (d.status === "pending" ? timeCell(d.next_attempt_at) : "—"),
+            },
+          ],
+          rows,
+          "No deliveries yet.",
+        ),
       );
     } catch (err) {
       status.textContent = errorText(err);
@@ -324,7 +417,14 @@ export async function webhookPage(main: HTMLElement, id: string): Promise<void> 
           type: "button",
           class: "danger",
           onclick: async () => {
-            if (!(await confirmAction("Delete this webhook?", "No more events are sent to it.", "Delete webhook"))) return;
+            if (
+              !(await confirmAction(
+                "Delete this webhook?",
+                "No more events are sent to it.",
+                "Delete webhook",
+              ))
+            )
+              return;
             try {
               await api("DELETE", `/admin/webhooks/${enc(id)}`);
               navigate("#/webhooks");

@@ -39,10 +39,20 @@ export function clientsPage(main: HTMLElement): void {
     caption: "Clients",
     empty: "No clients match.",
     columns: [
-      { label: "Client", cell: (c) => h("a", { href: `#/clients/${enc(c.client_id)}`, class: "mono" }, c.client_id) },
+      {
+        label: "Client",
+        cell: (c) => h("a", { href: `#/clients/${enc(c.client_id)}`, class: "mono" }, c.client_id),
+      },
       { label: "Name", cell: (c) => c.client_name ?? "—" },
-      { label: "Type", cell: (c) => (c.token_endpoint_auth_method === "none" ? pill("public") : pill("confidential", "warn")) },
-      { label: "Grants", cell: (c) => c.grant_types.map((g) => (g === DEVICE ? "device_code" : g)).join(", ") },
+      {
+        label: "Type",
+        cell: (c) =>
+          c.token_endpoint_auth_method === "none" ? pill("public") : pill("confidential", "warn"),
+      },
+      {
+        label: "Grants",
+        cell: (c) => c.grant_types.map((g) => (g === DEVICE ? "device_code" : g)).join(", "),
+      },
       { label: "Access token", cell: (c) => duration(c.access_token_ttl) },
       {
         label: "Refresh tokens",
@@ -51,7 +61,10 @@ export function clientsPage(main: HTMLElement): void {
       },
       { label: "Created", cell: (c) => timeCell(c.created_at) },
     ],
-    load: (cursor) => offsetPage(cursor, (offset, limit) => api<Client[]>("GET", `/admin/clients${query({ q: search.value.trim(), offset, limit })}`)),
+    load: (cursor) =>
+      offsetPage(cursor, (offset, limit) =>
+        api<Client[]>("GET", `/admin/clients${query({ q: search.value.trim(), offset, limit })}`),
+      ),
   });
   replace(
     main,
@@ -96,7 +109,12 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
     return;
   }
 
-  const clientId = h("input", { name: "client_id", value: c.client_id, pattern: "[A-Za-z0-9._~\\-]{1,128}", autocomplete: "off" });
+  const clientId = h("input", {
+    name: "client_id",
+    value: c.client_id,
+    pattern: "[A-Za-z0-9._~\\-]{1,128}",
+    autocomplete: "off",
+  });
   const name = h("input", { name: "client_name", value: c.client_name ?? "", autocomplete: "off" });
   const method = h(
     "select",
@@ -107,13 +125,23 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
       ["client_secret_post", "Confidential: secret in the form body"],
     ].map(([v, label]) => h("option", { value: v!, selected: c.token_endpoint_auth_method === v }, label!)),
   );
-  const grants = GRANTS.map(([g]) => h("input", { type: "checkbox", name: "grant_types", value: g, checked: c.grant_types.includes(g) }));
-  const redirects = h("textarea", { name: "redirect_uris", rows: 3, spellcheck: "false" }, c.redirect_uris.join("\n"));
+  const grants = GRANTS.map(([g]) =>
+    h("input", { type: "checkbox", name: "grant_types", value: g, checked: c.grant_types.includes(g) }),
+  );
+  const redirects = h(
+    "textarea",
+    { name: "redirect_uris", rows: 3, spellcheck: "false" },
+    c.redirect_uris.join("\n"),
+  );
   const scope = h("input", { name: "scope", value: c.scope, autocomplete: "off", spellcheck: "false" });
   const accessTtl = seconds("access_token_ttl", c.access_token_ttl, 1, 86400);
   const idleTtl = seconds("refresh_token_idle_ttl", c.refresh_token_idle_ttl, 1, 315360000);
   const absoluteTtl = seconds("refresh_token_absolute_ttl", c.refresh_token_absolute_ttl, 1, 315360000);
-  const rotate = h("input", { type: "checkbox", name: "rotate_refresh_tokens", checked: c.rotate_refresh_tokens });
+  const rotate = h("input", {
+    type: "checkbox",
+    name: "rotate_refresh_tokens",
+    checked: c.rotate_refresh_tokens,
+  });
   const grace = seconds("refresh_token_reuse_grace", c.refresh_token_reuse_grace, 0, 300);
   const cap = seconds("max_sessions_per_user", c.max_sessions_per_user, 1, 10000);
   const policy = h(
@@ -129,7 +157,12 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
 
   const check = (input: HTMLInputElement, label: string, help: Child) => {
     input.id ||= `chk-${input.name}-${input.value || "on"}`.replace(/[^A-Za-z0-9_-]/g, "-");
-    return h("div", { class: "field check" }, h("label", { for: input.id }, input, ` ${label}`), h("p", { class: "help" }, help));
+    return h(
+      "div",
+      { class: "field check" },
+      h("label", { for: input.id }, input, ` ${label}`),
+      h("p", { class: "help" }, help),
+    );
   };
 
   const save = async (e: Event) => {
@@ -151,8 +184,13 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
     };
     if (creating && clientId.value.trim()) body.client_id = clientId.value.trim();
     try {
-      const saved = await api<Client>(creating ? "POST" : "PATCH", creating ? "/admin/clients" : `/admin/clients/${enc(c.client_id)}`, body);
-      if (saved.client_secret) await showSecretOnce(`Secret of ${saved.client_id}`, "Client secret", saved.client_secret);
+      const saved = await api<Client>(
+        creating ? "POST" : "PATCH",
+        creating ? "/admin/clients" : `/admin/clients/${enc(c.client_id)}`,
+        body,
+      );
+      if (saved.client_secret)
+        await showSecretOnce(`Secret of ${saved.client_id}`, "Client secret", saved.client_secret);
       if (creating) navigate(`#/clients/${enc(saved.client_id)}`);
       else status.textContent = "Saved.";
     } catch (err) {
@@ -166,7 +204,13 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
         "div",
         { class: "card" },
         h("h2", null, "Secret and removal"),
-        h("p", null, h("a", { href: `#/sessions?client_id=${enc(c.client_id)}` }, "Sessions of this client"), " · ", h("a", { href: `#/audit?client_id=${enc(c.client_id)}` }, "Its audit events")),
+        h(
+          "p",
+          null,
+          h("a", { href: `#/sessions?client_id=${enc(c.client_id)}` }, "Sessions of this client"),
+          " · ",
+          h("a", { href: `#/audit?client_id=${enc(c.client_id)}` }, "Its audit events"),
+        ),
         h(
           "div",
           { class: "actions" },
@@ -177,10 +221,24 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
                 {
                   type: "button",
                   onclick: async () => {
-                    if (!(await confirmAction("Rotate the client secret?", "The current secret stops working at once; the app needs the new one.", "Rotate secret"))) return;
+                    if (
+                      !(await confirmAction(
+                        "Rotate the client secret?",
+                        "The current secret stops working at once; the app needs the new one.",
+                        "Rotate secret",
+                      ))
+                    )
+                      return;
                     try {
-                      const r = await api<Client>("PATCH", `/admin/clients/${enc(c.client_id)}`, { rotate_secret: true });
-                      if (r.client_secret) await showSecretOnce(`New secret of ${c.client_id}`, "Client secret", r.client_secret);
+                      const r = await api<Client>("PATCH", `/admin/clients/${enc(c.client_id)}`, {
+                        rotate_secret: true,
+                      });
+                      if (r.client_secret)
+                        await showSecretOnce(
+                          `New secret of ${c.client_id}`,
+                          "Client secret",
+                          r.client_secret,
+                        );
                     } catch (err) {
                       status.textContent = errorText(err);
                     }
@@ -194,7 +252,14 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
               type: "button",
               class: "danger",
               onclick: async () => {
-                if (!(await confirmAction(`Delete ${c.client_id}?`, "The client and every session issued to it are deleted.", "Delete client"))) return;
+                if (
+                  !(await confirmAction(
+                    `Delete ${c.client_id}?`,
+                    "The client and every session issued to it are deleted.",
+                    "Delete client",
+                  ))
+                )
+                  return;
                 try {
                   await api("DELETE", `/admin/clients/${enc(c.client_id)}`);
                   navigate("#/clients");
@@ -220,37 +285,87 @@ export async function clientPage(main: HTMLElement, id: string): Promise<void> {
         "fieldset",
         null,
         h("legend", null, "Identity"),
-        creating ? field("Client id", clientId, "Letters, digits and . _ ~ -; leave empty to generate one. It cannot change later.") : null,
+        creating
+          ? field(
+              "Client id",
+              clientId,
+              "Letters, digits and . _ ~ -; leave empty to generate one. It cannot change later.",
+            )
+          : null,
         field("Name", name, "Shown to users on the consent page."),
-        field("Client type", method, "Public clients cannot keep a secret; confidential ones get a secret, shown once."),
+        field(
+          "Client type",
+          method,
+          "Public clients cannot keep a secret; confidential ones get a secret, shown once.",
+        ),
       ),
       h(
         "fieldset",
         null,
         h("legend", null, "Grants"),
         GRANTS.map(([g, help], i) => check(grants[i]!, g === DEVICE ? "device_code" : g, help)),
-        field("Redirect URIs", redirects, "One per line; matched exactly. http://127.0.0.1/… matches any port (RFC 8252)."),
-        field("Scope", scope, "Space-separated scopes the client may ask for. openid adds an ID token; offline_access asks for a refresh token."),
+        field(
+          "Redirect URIs",
+          redirects,
+          "One per line; matched exactly. http://127.0.0.1/… matches any port (RFC 8252).",
+        ),
+        field(
+          "Scope",
+          scope,
+          "Space-separated scopes the client may ask for. openid adds an ID token; offline_access asks for a refresh token.",
+        ),
       ),
       h(
         "fieldset",
         null,
         h("legend", null, "Lifetimes (seconds)"),
-        field("Access token lifetime", accessTtl, "How long an access token is accepted (1 s to 1 day). Shorter means a revocation bites sooner; the SDK refreshes ahead of expiry."),
-        field("Refresh idle lifetime", idleTtl, "A session unused for this long ends. Each refresh starts it again, but never past the absolute lifetime."),
-        field("Refresh absolute lifetime", absoluteTtl, "Counted from the login: no refresh keeps a session beyond this; users then sign in again."),
-        field("Sessions per user", cap, "Live sessions one user may have with this client; a new login beyond it ends their oldest."),
+        field(
+          "Access token lifetime",
+          accessTtl,
+          "How long an access token is accepted (1 s to 1 day). Shorter means a revocation bites sooner; the SDK refreshes ahead of expiry.",
+        ),
+        field(
+          "Refresh idle lifetime",
+          idleTtl,
+          "A session unused for this long ends. Each refresh starts it again, but never past the absolute lifetime.",
+        ),
+        field(
+          "Refresh absolute lifetime",
+          absoluteTtl,
+          "Counted from the login: no refresh keeps a session beyond this; users then sign in again.",
+        ),
+        field(
+          "Sessions per user",
+          cap,
+          "Live sessions one user may have with this client; a new login beyond it ends their oldest.",
+        ),
       ),
       h(
         "fieldset",
         null,
         h("legend", null, "Rotation"),
-        check(rotate, "Rotate refresh tokens", "Each refresh returns a new refresh token and spends the old one. A spent token presented after the grace window revokes the whole session (reuse detection). Off: one token whose idle expiry slides."),
-        field("Reuse grace window", grace, "0 to 300 s. A spent token presented within it (two tabs, a lost response) gets the same successor again instead of counting as stolen."),
+        check(
+          rotate,
+          "Rotate refresh tokens",
+          "Each refresh returns a new refresh token and spends the old one. A spent token presented after the grace window revokes the whole session (reuse detection). Off: one token whose idle expiry slides.",
+        ),
+        field(
+          "Reuse grace window",
+          grace,
+          "0 to 300 s. A spent token presented within it (two tabs, a lost response) gets the same successor again instead of counting as stolen.",
+        ),
         field("Refresh token policy", policy, "When logins get a refresh token at all."),
-        check(skipConsent, "Skip consent (first-party app)", "Users are not asked to approve this client. Only for your own apps."),
+        check(
+          skipConsent,
+          "Skip consent (first-party app)",
+          "Users are not asked to approve this client. Only for your own apps.",
+        ),
       ),
-      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, creating ? "Create client" : "Save changes")),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit", class: "primary" }, creating ? "Create client" : "Save changes"),
+      ),
     ),
     existing,
   );

@@ -18,11 +18,18 @@ export async function keysPage(main: HTMLElement): Promise<void> {
       const keys = await api<Key[]>("GET", "/admin/keys");
       replace(
         body,
-        dataTable("Signing keys", [
-          { label: "Key id", cell: (k: Key) => h("span", { class: "mono" }, k.kid) },
-          { label: "Algorithm", cell: (k: Key) => k.alg },
-          { label: "Use", cell: (k: Key) => (k.current ? pill("signing", "ok") : pill("verifying only (overlap)")) },
-        ], keys),
+        dataTable(
+          "Signing keys",
+          [
+            { label: "Key id", cell: (k: Key) => h("span", { class: "mono" }, k.kid) },
+            { label: "Algorithm", cell: (k: Key) => k.alg },
+            {
+              label: "Use",
+              cell: (k: Key) => (k.current ? pill("signing", "ok") : pill("verifying only (overlap)")),
+            },
+          ],
+          keys,
+        ),
       );
     } catch (err) {
       status.textContent = errorText(err);
@@ -31,7 +38,11 @@ export async function keysPage(main: HTMLElement): Promise<void> {
   replace(
     main,
     h("h1", null, "Signing keys"),
-    h("p", { class: "muted" }, "The issuer signs with the current key; after a rotation the old one stays in /jwks until every token it signed has expired."),
+    h(
+      "p",
+      { class: "muted" },
+      "The issuer signs with the current key; after a rotation the old one stays in /jwks until every token it signed has expired.",
+    ),
     status,
     body,
     h(
@@ -43,7 +54,14 @@ export async function keysPage(main: HTMLElement): Promise<void> {
           type: "button",
           class: "danger",
           onclick: async () => {
-            if (!(await confirmAction("Rotate the signing key?", "A new key signs from now on; the old one keeps verifying until the longest access-token lifetime has passed.", "Rotate key"))) return;
+            if (
+              !(await confirmAction(
+                "Rotate the signing key?",
+                "A new key signs from now on; the old one keeps verifying until the longest access-token lifetime has passed.",
+                "Rotate key",
+              ))
+            )
+              return;
             try {
               const k = await api<{ kid: string }>("POST", "/admin/keys/rotate");
               status.textContent = `New signing key ${k.kid}.`;

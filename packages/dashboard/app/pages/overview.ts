@@ -87,8 +87,14 @@ function refreshLatency(samples: Sample[]): Series[] {
   ];
 }
 
-function totals(s: Sample | undefined, name: string, filter: (l: Record<string, string | number>) => boolean = () => true) {
-  return (s?.values ?? []).filter((v) => v.name === name && filter(v.labels)).reduce((a, v) => a + v.value, 0);
+function totals(
+  s: Sample | undefined,
+  name: string,
+  filter: (l: Record<string, string | number>) => boolean = () => true,
+) {
+  return (s?.values ?? [])
+    .filter((v) => v.name === name && filter(v.labels))
+    .reduce((a, v) => a + v.value, 0);
 }
 
 /** The overview: live charts from the same counters as /metrics, polled every two seconds. */
@@ -100,7 +106,11 @@ export function overviewPage(main: HTMLElement): () => void {
   replace(
     main,
     h("h1", null, "Overview"),
-    h("p", { class: "muted" }, "Live from the issuer's counters (the same as /metrics), sampled every 2 seconds; rates are computed here."),
+    h(
+      "p",
+      { class: "muted" },
+      "Live from the issuer's counters (the same as /metrics), sampled every 2 seconds; rates are computed here.",
+    ),
     status,
     tiles,
     charts,
@@ -108,13 +118,22 @@ export function overviewPage(main: HTMLElement): () => void {
 
   function render() {
     const last = samples.at(-1);
-    const tile = (label: string, value: number) => h("div", { class: "tile" }, h("span", { class: "tile-value" }, String(Math.round(value))), h("span", null, label));
+    const tile = (label: string, value: number) =>
+      h(
+        "div",
+        { class: "tile" },
+        h("span", { class: "tile-value" }, String(Math.round(value))),
+        h("span", null, label),
+      );
     replace(
       tiles,
       tile("token requests", totals(last, "evergreen_token_requests_total")),
       tile("refreshes", totals(last, "evergreen_refreshes_total")),
       tile("reuse detections", totals(last, "evergreen_refresh_token_reuse_detected_total")),
-      tile("failed logins", totals(last, "evergreen_password_logins_total", (l) => l.outcome === "failed")),
+      tile(
+        "failed logins",
+        totals(last, "evergreen_password_logins_total", (l) => l.outcome === "failed"),
+      ),
       tile("broker refreshes", totals(last, "evergreen_broker_refreshes_total")),
     );
     const n = Math.max(samples.length - 1, 1);
@@ -123,7 +142,9 @@ export function overviewPage(main: HTMLElement): () => void {
       lineChart(
         "Token requests by grant and outcome",
         "per second",
-        rates(samples, (name, l) => (name === "evergreen_token_requests_total" ? `${l.grant_type} → ${l.status}` : null)),
+        rates(samples, (name, l) =>
+          name === "evergreen_token_requests_total" ? `${l.grant_type} → ${l.status}` : null,
+        ),
         n,
       ),
       lineChart("Refresh latency", "milliseconds", refreshLatency(samples), n),
@@ -171,7 +192,9 @@ export function overviewPage(main: HTMLElement): () => void {
       status.textContent = "";
       samples.push({
         t: performance.now() / 1000,
-        values: snap.metrics.flatMap((m) => m.values.map((v) => ({ name: v.metricName ?? m.name, labels: v.labels, value: v.value }))),
+        values: snap.metrics.flatMap((m) =>
+          m.values.map((v) => ({ name: v.metricName ?? m.name, labels: v.labels, value: v.value })),
+        ),
       });
       if (samples.length > KEEP) samples.shift();
       if (!stopped) render();

@@ -47,8 +47,19 @@ const short = (id: string) => id.slice(0, 8);
 
 /** Sessions (refresh-token families) of every user, filtered and paged. */
 export function sessionsPage(main: HTMLElement, params: URLSearchParams): void {
-  const userId = h("input", { name: "user_id", value: params.get("user_id") ?? "", autocomplete: "off", spellcheck: "false", placeholder: "user id" });
-  const clientId = h("input", { name: "client_id", value: params.get("client_id") ?? "", autocomplete: "off", spellcheck: "false" });
+  const userId = h("input", {
+    name: "user_id",
+    value: params.get("user_id") ?? "",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "user id",
+  });
+  const clientId = h("input", {
+    name: "client_id",
+    value: params.get("client_id") ?? "",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
   const stateSel = h(
     "select",
     { name: "state" },
@@ -62,7 +73,15 @@ export function sessionsPage(main: HTMLElement, params: URLSearchParams): void {
     caption: "Sessions",
     empty: "No sessions match.",
     columns: [
-      { label: "Session", cell: (s) => h("a", { href: `#/sessions/${enc(s.sid)}`, class: "mono", "aria-label": `Session ${s.sid}` }, short(s.sid)) },
+      {
+        label: "Session",
+        cell: (s) =>
+          h(
+            "a",
+            { href: `#/sessions/${enc(s.sid)}`, class: "mono", "aria-label": `Session ${s.sid}` },
+            short(s.sid),
+          ),
+      },
       { label: "User", cell: (s) => s.username ?? "—" },
       { label: "Client", cell: (s) => h("span", { class: "mono" }, s.client_id) },
       { label: "State", cell: state },
@@ -83,7 +102,11 @@ export function sessionsPage(main: HTMLElement, params: URLSearchParams): void {
     main,
     h("h1", null, "Sessions"),
     h("p", { class: "muted" }, "Each session is one login: a family of refresh tokens, one live at a time."),
-    filterBar("Filter sessions", [field("User id", userId), field("Client", clientId), field("State", stateSel)], () => list.reload()),
+    filterBar(
+      "Filter sessions",
+      [field("User id", userId), field("Client", clientId), field("State", stateSel)],
+      () => list.reload(),
+    ),
     list.element,
   );
 }
@@ -94,21 +117,45 @@ function describe(e: TimelineEvent): { title: string; tone: string; text: Child 
   const gen = (e.generation ?? d.generation) as number | undefined;
   switch (e.type) {
     case "login":
-      return { title: "Login", tone: "ok", text: `Session started; refresh token generation ${gen ?? 1} issued.` };
+      return {
+        title: "Login",
+        tone: "ok",
+        text: `Session started; refresh token generation ${gen ?? 1} issued.`,
+      };
     case "refresh":
       return gen
-        ? { title: `Rotation → generation ${gen}`, tone: "ok", text: `Generation ${gen - 1} spent, generation ${gen} issued with a new access token.` }
+        ? {
+            title: `Rotation → generation ${gen}`,
+            tone: "ok",
+            text: `Generation ${gen - 1} spent, generation ${gen} issued with a new access token.`,
+          }
         : { title: "Refresh (sliding)", tone: "ok", text: "Same refresh token, idle expiry moved on." };
     case "refresh_replayed":
-      return { title: "Grace replay", tone: "warn", text: `Generation ${gen ?? "?"} presented again within its grace window: the same successor was returned, nothing new minted.` };
+      return {
+        title: "Grace replay",
+        tone: "warn",
+        text: `Generation ${gen ?? "?"} presented again within its grace window: the same successor was returned, nothing new minted.`,
+      };
     case "refresh_token_reuse":
-      return { title: "Reuse detected", tone: "bad", text: `Generation ${gen ?? "?"} presented after its grace window closed: the whole session was revoked.` };
+      return {
+        title: "Reuse detected",
+        tone: "bad",
+        text: `Generation ${gen ?? "?"} presented after its grace window closed: the whole session was revoked.`,
+      };
     case "session_revoked":
       return { title: "Revoked", tone: "bad", text: `Ended${d.via ? ` via ${String(d.via)}` : ""}.` };
     case "token_revoked":
-      return { title: "Revoked by the app", tone: "bad", text: "The refresh token was revoked at /revoke (RFC 7009): the session ended." };
+      return {
+        title: "Revoked by the app",
+        tone: "bad",
+        text: "The refresh token was revoked at /revoke (RFC 7009): the session ended.",
+      };
     case "session_evicted":
-      return { title: "Evicted", tone: "bad", text: "A newer login went past the client's sessions-per-user cap." };
+      return {
+        title: "Evicted",
+        tone: "bad",
+        text: "A newer login went past the client's sessions-per-user cap.",
+      };
     default:
       return { title: e.type, tone: "muted", text: JSON.stringify(d) };
   }
@@ -130,9 +177,20 @@ export function sessionPage(main: HTMLElement, sid: string): () => void {
     return h(
       "li",
       { class: `event ${d.tone}`, "data-type": e.type },
-      h("div", { class: "event-head" }, h("strong", null, d.title), " ", h("time", { datetime: e.at }, when(e.at))),
+      h(
+        "div",
+        { class: "event-head" },
+        h("strong", null, d.title),
+        " ",
+        h("time", { datetime: e.at }, when(e.at)),
+      ),
       h("p", null, d.text),
-      e.ip || e.token_id ? h("p", { class: "muted mono" }, [e.ip ? `from ${e.ip}` : null, e.token_id ? ` token ${e.token_id}` : null]) : null,
+      e.ip || e.token_id
+        ? h("p", { class: "muted mono" }, [
+            e.ip ? `from ${e.ip}` : null,
+            e.token_id ? ` token ${e.token_id}` : null,
+          ])
+        : null,
     );
   };
 
@@ -144,8 +202,22 @@ export function sessionPage(main: HTMLElement, sid: string): () => void {
         h(
           "li",
           { class: "event ahead" },
-          h("div", { class: "event-head" }, h("strong", null, "Idle expiry ahead"), " ", h("time", { datetime: s.idle_expires_at }, `${when(s.idle_expires_at)} (${relative(s.idle_expires_at)})`)),
-          h("p", null, `Unless the app refreshes before then (idle lifetime ${duration(s.refresh_token_idle_ttl)}).`),
+          h(
+            "div",
+            { class: "event-head" },
+            h("strong", null, "Idle expiry ahead"),
+            " ",
+            h(
+              "time",
+              { datetime: s.idle_expires_at },
+              `${when(s.idle_expires_at)} (${relative(s.idle_expires_at)})`,
+            ),
+          ),
+          h(
+            "p",
+            null,
+            `Unless the app refreshes before then (idle lifetime ${duration(s.refresh_token_idle_ttl)}).`,
+          ),
         ),
       );
     }
@@ -153,7 +225,17 @@ export function sessionPage(main: HTMLElement, sid: string): () => void {
       h(
         "li",
         { class: "event ahead" },
-        h("div", { class: "event-head" }, h("strong", null, "Absolute expiry ahead"), " ", h("time", { datetime: s.absolute_expires_at }, `${when(s.absolute_expires_at)} (${relative(s.absolute_expires_at)})`)),
+        h(
+          "div",
+          { class: "event-head" },
+          h("strong", null, "Absolute expiry ahead"),
+          " ",
+          h(
+            "time",
+            { datetime: s.absolute_expires_at },
+            `${when(s.absolute_expires_at)} (${relative(s.absolute_expires_at)})`,
+          ),
+        ),
         h("p", null, "No refresh keeps the session beyond this; the user signs in again."),
       ),
     );
@@ -179,7 +261,11 @@ export function sessionPage(main: HTMLElement, sid: string): () => void {
           h("dt", null, "Live generation"),
           h("dd", { "data-testid": "generation" }, s.generation === null ? "—" : String(s.generation)),
           h("dt", null, "Rotation"),
-          h("dd", null, s.rotate_refresh_tokens ? `on, grace window ${s.refresh_token_reuse_grace} s` : "off (sliding)"),
+          h(
+            "dd",
+            null,
+            s.rotate_refresh_tokens ? `on, grace window ${s.refresh_token_reuse_grace} s` : "off (sliding)",
+          ),
         ),
         s.active
           ? h(
@@ -191,7 +277,14 @@ export function sessionPage(main: HTMLElement, sid: string): () => void {
                   type: "button",
                   class: "danger",
                   onclick: async () => {
-                    if (!(await confirmAction("Revoke this session?", "Its refresh token stops working at once; the app must sign in again. Access tokens already issued live out their few minutes.", "Revoke session"))) return;
+                    if (
+                      !(await confirmAction(
+                        "Revoke this session?",
+                        "Its refresh token stops working at once; the app must sign in again. Access tokens already issued live out their few minutes.",
+                        "Revoke session",
+                      ))
+                    )
+                      return;
                     try {
                       await api("DELETE", `/admin/sessions/${enc(sid)}`);
                       status.textContent = "Session revoked.";
@@ -226,7 +319,10 @@ export function sessionPage(main: HTMLElement, sid: string): () => void {
   older.addEventListener("click", async () => {
     if (oldest === null) return;
     try {
-      const s = await api<SessionDetail>("GET", `/admin/sessions/${enc(sid)}${query({ before: oldest, limit: 50 })}`);
+      const s = await api<SessionDetail>(
+        "GET",
+        `/admin/sessions/${enc(sid)}${query({ before: oldest, limit: 50 })}`,
+      );
       for (const e of s.timeline) seen.add(e.id);
       timeline.append(...s.timeline.map(item));
       oldest = s.next_before;

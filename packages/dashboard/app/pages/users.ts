@@ -39,11 +39,25 @@ export function usersPage(main: HTMLElement): void {
           onclick: async () => {
             const v = await formDialog(
               `Reset ${u.username}'s password`,
-              [{ name: "password", label: "New password", type: "password", required: true, minlength: 8, autocomplete: "new-password", help: "At least 8 characters." }],
+              [
+                {
+                  name: "password",
+                  label: "New password",
+                  type: "password",
+                  required: true,
+                  minlength: 8,
+                  autocomplete: "new-password",
+                  help: "At least 8 characters.",
+                },
+              ],
               "Set password",
               "Every session this user has is ended: apps must sign in again.",
             );
-            if (v) await act(() => api("PATCH", `/admin/users/${enc(u.id)}`, { password: v.password }), `Password of ${u.username} changed; their sessions ended.`);
+            if (v)
+              await act(
+                () => api("PATCH", `/admin/users/${enc(u.id)}`, { password: v.password }),
+                `Password of ${u.username} changed; their sessions ended.`,
+              );
           },
         },
         "Reset password",
@@ -53,8 +67,18 @@ export function usersPage(main: HTMLElement): void {
         {
           type: "button",
           onclick: async () => {
-            if (u.is_admin || (await confirmAction(`Make ${u.username} an administrator?`, "They can then sign in to this dashboard and change everything here.", "Make admin"))) {
-              await act(() => api("PATCH", `/admin/users/${enc(u.id)}`, { admin: !u.is_admin }), `${u.username} is ${u.is_admin ? "no longer" : "now"} an administrator.`);
+            if (
+              u.is_admin ||
+              (await confirmAction(
+                `Make ${u.username} an administrator?`,
+                "They can then sign in to this dashboard and change everything here.",
+                "Make admin",
+              ))
+            ) {
+              await act(
+                () => api("PATCH", `/admin/users/${enc(u.id)}`, { admin: !u.is_admin }),
+                `${u.username} is ${u.is_admin ? "no longer" : "now"} an administrator.`,
+              );
             }
           },
         },
@@ -66,9 +90,21 @@ export function usersPage(main: HTMLElement): void {
           type: "button",
           onclick: async () => {
             if (u.disabled_at) {
-              await act(() => api("PATCH", `/admin/users/${enc(u.id)}`, { disabled: false }), `${u.username} may log in again.`);
-            } else if (await confirmAction(`Disable ${u.username}?`, "Their sessions end now and they cannot log in until enabled again.", "Disable")) {
-              await act(() => api("PATCH", `/admin/users/${enc(u.id)}`, { disabled: true }), `${u.username} is disabled.`);
+              await act(
+                () => api("PATCH", `/admin/users/${enc(u.id)}`, { disabled: false }),
+                `${u.username} may log in again.`,
+              );
+            } else if (
+              await confirmAction(
+                `Disable ${u.username}?`,
+                "Their sessions end now and they cannot log in until enabled again.",
+                "Disable",
+              )
+            ) {
+              await act(
+                () => api("PATCH", `/admin/users/${enc(u.id)}`, { disabled: true }),
+                `${u.username} is disabled.`,
+              );
             }
           },
         },
@@ -80,7 +116,13 @@ export function usersPage(main: HTMLElement): void {
           type: "button",
           class: "danger",
           onclick: async () => {
-            if (await confirmAction(`Delete ${u.username}?`, "The user and all their sessions are deleted. This cannot be undone.", "Delete user")) {
+            if (
+              await confirmAction(
+                `Delete ${u.username}?`,
+                "The user and all their sessions are deleted. This cannot be undone.",
+                "Delete user",
+              )
+            ) {
               await act(() => api("DELETE", `/admin/users/${enc(u.id)}`), `${u.username} deleted.`);
             }
           },
@@ -97,17 +139,29 @@ export function usersPage(main: HTMLElement): void {
       { label: "Email", cell: (u) => u.email ?? "—" },
       {
         label: "Status",
-        cell: (u) => [u.disabled_at ? pill("disabled", "bad") : pill("active", "ok"), u.is_admin ? pill("admin", "warn") : null],
+        cell: (u) => [
+          u.disabled_at ? pill("disabled", "bad") : pill("active", "ok"),
+          u.is_admin ? pill("admin", "warn") : null,
+        ],
       },
       { label: "Created", cell: (u) => timeCell(u.created_at) },
       { label: "Actions", cell: actions },
     ],
-    load: (cursor) => offsetPage(cursor, (offset, limit) => api<User[]>("GET", `/admin/users${query({ q: search.value.trim(), offset, limit })}`)),
+    load: (cursor) =>
+      offsetPage(cursor, (offset, limit) =>
+        api<User[]>("GET", `/admin/users${query({ q: search.value.trim(), offset, limit })}`),
+      ),
   });
 
   const username = h("input", { name: "username", required: true, autocomplete: "off" });
   const email = h("input", { name: "email", type: "email", autocomplete: "off" });
-  const password = h("input", { name: "password", type: "password", required: true, minlength: 8, autocomplete: "new-password" });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    required: true,
+    minlength: 8,
+    autocomplete: "new-password",
+  });
   const admin = h("input", { name: "admin", type: "checkbox" });
   const create = h(
     "form",
@@ -116,7 +170,12 @@ export function usersPage(main: HTMLElement): void {
       "aria-labelledby": "new-user",
       onsubmit: async (e: Event) => {
         e.preventDefault();
-        const body = { username: username.value, password: password.value, email: email.value || undefined, admin: admin.checked };
+        const body = {
+          username: username.value,
+          password: password.value,
+          email: email.value || undefined,
+          admin: admin.checked,
+        };
         password.value = "";
         await act(async () => {
           await api("POST", "/admin/users", body);
@@ -139,5 +198,12 @@ export function usersPage(main: HTMLElement): void {
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Create user")),
   );
 
-  replace(main, h("h1", null, "Users"), status, filterBar("Search users", [field("Search", search)], () => list.reload()), list.element, create);
+  replace(
+    main,
+    h("h1", null, "Users"),
+    status,
+    filterBar("Search users", [field("Search", search)], () => list.reload()),
+    list.element,
+    create,
+  );
 }
