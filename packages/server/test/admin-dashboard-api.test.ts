@@ -336,3 +336,33 @@ describe.each(DATABASES)("dashboard admin API on %s", (kind) => {
     });
   });
 });
+
+describe("admin access tokens and failed-authentication throttling", () => {
+  let ti: TestIssuer;
+  beforeAll(async () => {
+    ti = await startTestIssuer({ env: { EVERGREEN_RATE_LIMIT_AUTH_FAILURES: "3" } });
+  });
+  afterAll(() => ti?.close());
+
+  it("counts forged tokens as failures, and past the budget refuses even a valid admin token", async () => {
+    const client = await createClient(ti, { scope: "evergreen:admin" });
+    const made = await ti.admin("POST", "/admin/users", {
+      username: uniq("root-"),
+      password: "password123",
+      admin: true,
+    });
+    const t = await loginOk(ti, client, {
+      id: made.body.id,
+      username: made.body.username,
+      password: "password123",
+    });
+    const get = (bearer: string) =>
+      fetch(`${ti.url}/admin/keys`, { headers: { authorization: `Bearer ${bearer}` } });
+    expect((await get(t.access_token)).status).toBe(200);
+    const forged = `${t.access_token.slice(0, -4)}AAAA`;
+    for (let i = 0; i < 3; i++) expect((await get(forged)).status).toBe(401);
+    const locked = await get(t.access_token);
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get("retry-after")).toBeTruthy();
+  });
+});

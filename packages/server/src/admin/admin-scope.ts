@@ -4,6 +4,7 @@ import { bearerSecretCheck } from "../bearer-secret.ts";
 import type { IssuerContext } from "../context.ts";
 import { BearerTokenError } from "../errors.ts";
 import { hasScopes } from "../guard/verify.ts";
+import { addressKey } from "../rate-limit/address-key.ts";
 import { sessionQueries, userQueries } from "../queries.ts";
 import { isUuid } from "../uuid.ts";
 
@@ -60,9 +61,15 @@ export function adminRequestCheck(
   onFailure: () => Error,
 ): (req: FastifyRequest) => Promise<void> {
   const tokenCheck = bearerSecretCheck(ctx, adminToken, onFailure);
+  const rl = ctx.config.rateLimit;
   return async (req) => {
     const m = JWT_SHAPE.exec(req.headers.authorization ?? "");
-    if (m && (await isAdminAccessToken(ctx, m[1]!))) return;
+    if (m) {
+      // An address past its failure budget is refused whatever it sends, as bearerSecretCheck does.
+      const key = `auth-failures:${addressKey(req.ip)}`;
+      await ctx.limiter.check(key, rl.authFailuresPerIp, "too many failed authentications; retry later");
+      if (await isAdminAccessToken(ctx, m[1]!)) return;
+    }
     await tokenCheck(req);
   };
 }
