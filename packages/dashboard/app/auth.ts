@@ -5,6 +5,7 @@ import {
   createSession,
   discover,
   randomToken,
+  revokeToken,
   webStorage,
 } from "@evergreen/client";
 import type { Credentials } from "./api.ts";
@@ -128,6 +129,12 @@ export async function completeIssuerSignIn(config: DashboardConfig): Promise<Cre
     { code, redirectUri: redirectUri(config), codeVerifier: pending.verifier },
   );
   if (!(result.scope ?? "").split(" ").includes(ADMIN_SCOPE)) {
+    // The session the issuer opened is of no use here: end it rather than leave it behind.
+    if (result.refreshToken && metadata.revocation_endpoint) {
+      await revokeToken(metadata.revocation_endpoint, { clientId: config.client_id }, result.refreshToken, {
+        tokenTypeHint: "refresh_token",
+      }).catch(() => {});
+    }
     throw new Error("You signed in, but your account is not an administrator.");
   }
   const session = issuerSession(config);

@@ -481,5 +481,11 @@ describe.skipIf(!hasChromium)("the dashboard in Chromium", () => {
     await Promise.all([other.waitForURL((u) => u.pathname === "/dashboard"), other.keyboard.press("Enter")]);
     await other.getByText("your account is not an administrator").waitFor();
     await other.close();
+    // bob got no admin scope, and the session the sign-in opened was ended, not left behind.
+    const bobs = (await admin("GET", "/admin/sessions?client_id=evergreen-dashboard")).body.filter(
+      (s: { username: string }) => s.username === "bob",
+    );
+    expect(bobs).toHaveLength(1);
+    expect(bobs[0]).toMatchObject({ active: false, scope: "openid" });
   });
 });
