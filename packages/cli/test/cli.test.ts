@@ -161,6 +161,22 @@ describe("evergreen CLI on the embedded database", { timeout: TEST_BUDGET_MS }, 
     const shown = JSON.parse((await run(["clients", "show", "svc", "--json"], env)).stdout);
     expect(shown.client_secret).toBeUndefined();
 
+    const root = await run(
+      ["users", "add", "root", "--admin", "--password-stdin", "--json"],
+      env,
+      "root password 1\n",
+    );
+    expect(JSON.parse(root.stdout)).toMatchObject({ username: "root", is_admin: true });
+    const demoted = await run(["users", "set-admin", "root", "--off", "--json"], env);
+    expect(JSON.parse(demoted.stdout).is_admin).toBe(false);
+    const promoted = await run(["users", "set-admin", "root", "--json"], env);
+    expect(JSON.parse(promoted.stdout).is_admin).toBe(true);
+    const disabled = await run(["users", "disable", "root", "--json"], env);
+    expect(JSON.parse(disabled.stdout).disabled_at).not.toBeNull();
+    const enabled = await run(["users", "enable", "root", "--json"], env);
+    expect(JSON.parse(enabled.stdout).disabled_at).toBeNull();
+    await run(["users", "delete", "root"], env);
+
     const migrate = await run(["migrate"], env);
     expect(migrate.stdout).toContain("schema is up to date");
   });
@@ -171,6 +187,19 @@ describe("evergreen CLI on the embedded database", { timeout: TEST_BUDGET_MS }, 
       const token = /\n\s+(ega_[A-Za-z0-9_-]{43})\n/.exec(first.stderr())?.[1];
       expect(token).toBeDefined();
       expect(statSync(join(dir, "admin-token")).mode & 0o777).toBe(0o600);
+
+      // serve registers the dashboard as a client of its issuer and serves it at /dashboard.
+      expect(first.stderr()).toContain(`dashboard http://127.0.0.1:${env.PORT}/dashboard`);
+      const dashboardClient = await fetch(`http://127.0.0.1:${env.PORT}/admin/clients/evergreen-dashboard`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(await dashboardClient.json()).toMatchObject({
+        token_endpoint_auth_method: "none",
+        redirect_uris: [`http://127.0.0.1:${env.PORT}/dashboard/callback`],
+        skip_consent: true,
+      });
+      const config = await fetch(`http://127.0.0.1:${env.PORT}/dashboard/config.json`);
+      expect(await config.json()).toMatchObject({ client_id: "evergreen-dashboard", issuer_sign_in: true });
 
       // The embedded database is locked by the server; the CLI must use the admin API instead.
       const list = await run(["users", "list", "--json"], env);

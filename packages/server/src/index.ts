@@ -6,6 +6,8 @@ export { runJanitor } from "./janitor.ts";
 export { markAdminTokenShown, readStoredAdminToken, resolveAdminToken } from "./admin-token.ts";
 export { type KeyRing, parseKeyRing, seal, open } from "./crypto/secret-box.ts";
 export { requireAdminToken } from "./admin/routes.ts";
+export { ensureClient } from "./admin/client-store.ts";
+export { ADMIN_SCOPE } from "./admin/admin-scope.ts";
 export { digestsEqual, newOpaqueToken, sha256 } from "./crypto/opaque-token.ts";
 export { isUuid } from "./uuid.ts";
 export { REDACT_PATHS, loggerOptions } from "./logger.ts";

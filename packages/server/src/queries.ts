@@ -30,30 +30,48 @@ export const keyQueries = {
   ),
 };
 
-const USER_COLUMNS = "id, username, email, created_at, updated_at";
+const USER_COLUMNS = "id, username, email, created_at, updated_at, is_admin, disabled_at";
 
 export const userQueries = {
-  insert: plan<{ id: string; username: string; email: string | null; password_hash: string; now: Date }>(
-    `INSERT INTO users (id, username, email, password_hash, created_at, updated_at)
-     VALUES (:id, :username, :email, :password_hash, :now, :now) RETURNING ${USER_COLUMNS}`,
+  insert: plan<{
+    id: string;
+    username: string;
+    email: string | null;
+    password_hash: string;
+    now: Date;
+    is_admin: boolean;
+  }>(
+    `INSERT INTO users (id, username, email, password_hash, created_at, updated_at, is_admin)
+     VALUES (:id, :username, :email, :password_hash, :now, :now, :is_admin) RETURNING ${USER_COLUMNS}`,
   ),
   byUsername: plan<{ username: string }>(
     `SELECT ${USER_COLUMNS}, password_hash FROM users WHERE username = :username`,
     "user_by_username",
   ),
-  /** What a password login needs: the hash and the credentials version it verifies. */
+  /**
+   * What a password login needs: the hash and the credentials version it verifies. A disabled
+   * user is not found, so their login costs and answers what an unknown name does.
+   */
   forLogin: plan<{ username: string }>(
-    "SELECT id, password_hash, credentials_version FROM users WHERE username = :username",
+    `SELECT id, password_hash, credentials_version FROM users
+      WHERE username = :username AND disabled_at IS NULL`,
     "user_for_login",
   ),
+  /** Whether a user may hold the admin scope now (checked on every admin API request). */
+  adminState: plan<{ id: string }>("SELECT is_admin, disabled_at FROM users WHERE id = :id"),
   byId: plan<{ id: string }>(`SELECT ${USER_COLUMNS} FROM users WHERE id = :id`, "user_by_id"),
-  list: plan<{ limit: number; offset: number }>(
-    `SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, username LIMIT :limit OFFSET :offset`,
+  /** A page of users; `q` (null: all) matches part of the username or email, any case. */
+  list: plan<{ limit: number; offset: number; q: string | null }>(
+    `SELECT ${USER_COLUMNS} FROM users
+      WHERE :q::text IS NULL OR strpos(lower(username), lower(:q)) > 0
+         OR strpos(lower(COALESCE(email, '')), lower(:q)) > 0
+      ORDER BY created_at, username LIMIT :limit OFFSET :offset`,
   ),
   /**
    * Null username / password_hash keep the current one; set_email says whether email (maybe
    * null) replaces it. end_sessions with a new password moves the credentials version in this
-   * same statement, so sessions are dead the moment it commits, whatever happens after.
+   * same statement, so sessions are dead the moment it commits, whatever happens after;
+   * disabling a user (`disabled` true, null keeps it) moves it as well. Null `is_admin` keeps it.
    */
   update: plan<{
     id: string;
@@ -63,12 +81,18 @@ export const userQueries = {
     password_hash: string | null;
     now: Date;
     end_sessions: boolean;
+    is_admin: boolean | null;
+    disabled: boolean | null;
   }>(
     `UPDATE users SET username = COALESCE(:username, username),
              email = CASE WHEN :set_email::boolean THEN :email ELSE email END,
              password_hash = COALESCE(:password_hash, password_hash), updated_at = :now,
+             is_admin = COALESCE(:is_admin::boolean, is_admin),
+             disabled_at = CASE WHEN :disabled::boolean IS NULL THEN disabled_at
+                                WHEN :disabled::boolean THEN COALESCE(disabled_at, :now) ELSE NULL END,
              credentials_version = credentials_version
-               + CASE WHEN :password_hash::text IS NOT NULL AND :end_sessions::boolean THEN 1 ELSE 0 END
+               + CASE WHEN (:password_hash::text IS NOT NULL AND :end_sessions::boolean)
+                        OR (:disabled::boolean AND disabled_at IS NULL) THEN 1 ELSE 0 END
            WHERE id = :id RETURNING ${USER_COLUMNS}`,
   ),
   delete: plan<{ id: string }>("DELETE FROM users WHERE id = :id RETURNING id"),
@@ -97,8 +121,12 @@ export const clientQueries = {
     `SELECT ${CLIENT_COLUMNS} FROM clients WHERE client_id = :client_id`,
     "client_by_id",
   ),
-  list: plan<{ limit: number; offset: number }>(
-    `SELECT ${CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id LIMIT :limit OFFSET :offset`,
+  /** A page of clients; `q` (null: all) matches part of the client id or name, any case. */
+  list: plan<{ limit: number; offset: number; q: string | null }>(
+    `SELECT ${CLIENT_COLUMNS} FROM clients
+      WHERE :q::text IS NULL OR strpos(lower(client_id), lower(:q)) > 0
+         OR strpos(lower(COALESCE(client_name, '')), lower(:q)) > 0
+      ORDER BY created_at, client_id LIMIT :limit OFFSET :offset`,
   ),
   update: plan<ClientRow>(
     `UPDATE clients SET client_name = :client_name, secret_hash = :secret_hash,
@@ -347,6 +375,62 @@ export const sessionQueries = {
       WHERE f.user_id = :user_id
       ORDER BY f.created_at DESC`,
   ),
+  /**
+   * A page of every user's sessions, newest first; null filters match all. `state`: 'active'
+   * (can still refresh), 'ended' (revoked or expired) or null.
+   */
+  list: plan<{
+    user_id: string | null;
+    client_id: string | null;
+    state: string | null;
+    now: Date;
+    limit: number;
+    offset: number;
+  }>(
+    `SELECT * FROM (
+       SELECT f.id AS sid, f.user_id, u.username, f.client_id, f.scope, f.created_at, f.absolute_expires_at,
+              f.revoked_at, f.revoked_reason, live.expires_at AS idle_expires_at, live.generation,
+              COALESCE(live.last_used_at, live.created_at) AS last_refreshed_at,
+              (f.revoked_at IS NULL AND f.absolute_expires_at > :now AND live.expires_at > :now
+                AND f.credentials_version = u.credentials_version) AS active
+         FROM families f
+         LEFT JOIN users u ON u.id = f.user_id
+         LEFT JOIN refresh_tokens live ON live.family_id = f.id AND live.consumed_at IS NULL
+        WHERE (:user_id::uuid IS NULL OR f.user_id = :user_id)
+          AND (:client_id::text IS NULL OR f.client_id = :client_id)
+     ) s
+     WHERE :state::text IS NULL OR (:state = 'active') = COALESCE(s.active, false)
+     ORDER BY created_at DESC, sid LIMIT :limit OFFSET :offset`,
+  ),
+  /** One session with its live token (null once none is live) and its client's lifetimes. */
+  byId: plan<{ sid: string; now: Date }>(
+    `SELECT f.id AS sid, f.user_id, u.username, f.client_id, f.scope, f.created_at, f.absolute_expires_at,
+            f.revoked_at, f.revoked_reason, live.expires_at AS idle_expires_at, live.generation,
+            COALESCE(live.last_used_at, live.created_at) AS last_refreshed_at,
+            (f.revoked_at IS NULL AND f.absolute_expires_at > :now AND live.expires_at > :now
+              AND f.credentials_version = u.credentials_version) AS active,
+            c.rotate_refresh_tokens, c.refresh_token_idle_ttl, c.refresh_token_reuse_grace
+       FROM families f
+       JOIN clients c ON c.client_id = f.client_id
+       LEFT JOIN users u ON u.id = f.user_id
+       LEFT JOIN refresh_tokens live ON live.family_id = f.id AND live.consumed_at IS NULL
+      WHERE f.id = :sid`,
+  ),
+  /**
+   * A session's audit events, newest first, before the event id `before` (null: the newest).
+   * Login and rotation events carry the generation of the token they issued: it was inserted
+   * by the same statement, so at the same instant (a sliding refresh issues none: null).
+   */
+  timeline: plan<{ sid: string; before: string | null; limit: number }>(
+    `SELECT e.id, e.at, e.type, e.token_id, e.ip, e.detail, t.generation
+       FROM audit_events e
+       LEFT JOIN LATERAL (
+         SELECT max(generation) AS generation FROM refresh_tokens
+          WHERE e.type IN ('login', 'refresh') AND family_id = e.family_id AND created_at = e.at
+       ) t ON true
+      WHERE e.family_id = :sid AND (:before::bigint IS NULL OR e.id < :before::bigint)
+      ORDER BY e.id DESC LIMIT :limit`,
+  ),
   familyOfUser: plan<{ sid: string; user_id: string }>(
     "SELECT id FROM families WHERE id = :sid AND user_id = :user_id",
   ),
@@ -370,10 +454,20 @@ export const auditQueries = {
     `INSERT INTO audit_events (at, type, user_id, client_id, family_id, token_id, ip, detail)
      VALUES (:at, :type, :user_id, :client_id, :family_id, :token_id, :ip, :detail::jsonb)`,
   ),
-  /** Newest first; a null filter matches every event. */
-  list: plan<{ type: string | null; user_id: string | null; limit: number }>(
+  /** Newest first, before the event id `before` (a cursor); a null filter matches every event. */
+  list: plan<{
+    type: string | null;
+    user_id: string | null;
+    client_id: string | null;
+    family_id: string | null;
+    before: string | null;
+    limit: number;
+  }>(
     `SELECT id, at, type, user_id, client_id, family_id, token_id, ip, detail FROM audit_events
       WHERE (:type::text IS NULL OR type = :type) AND (:user_id::uuid IS NULL OR user_id = :user_id)
+        AND (:client_id::text IS NULL OR client_id = :client_id)
+        AND (:family_id::uuid IS NULL OR family_id = :family_id)
+        AND (:before::bigint IS NULL OR id < :before::bigint)
       ORDER BY id DESC LIMIT :limit`,
   ),
 };

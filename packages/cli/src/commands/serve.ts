@@ -34,7 +34,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, { extensions: routeGroups({ brokerWorker: true }) });
+    server = await startServer(config, { extensions: routeGroups({ brokerWorker: true, dashboard: true }) });
   } catch (err) {
     release?.();
     throw err;
@@ -44,6 +44,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
   // test waiting for "listening on") gets the generated admin token with the first line.
   const banner = [
     `evergreen: issuer ${config.issuer} listening on ${server.url}`,
+    `evergreen: dashboard ${config.issuer}/dashboard`,
     `evergreen: database ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${config.dataDir}`}`,
   ];
   if (server.adminTokenCreated) {

@@ -5,11 +5,14 @@ import { print } from "./output.ts";
 
 const HELP = `evergreen users — manage users
 
-  evergreen users add <username> [--email E] [--password-stdin]
+  evergreen users add <username> [--email E] [--password-stdin] [--admin]
   evergreen users list
+  evergreen users set-admin <id|username> [--off]  allow (or stop) signing in to the dashboard
   evergreen users show <id|username>
   evergreen users passwd <id|username> [--password-stdin]
   evergreen users delete <id|username>
+  evergreen users disable <id|username>            end their sessions, refuse their logins
+  evergreen users enable <id|username>
   evergreen users sessions <id|username>           the user's sessions (refresh-token families)
   evergreen users revoke <id|username> [<sid>]     revoke one session, or all of them
 
@@ -25,6 +28,8 @@ export async function usersCommand(config: ServerConfig, args: string[]): Promis
     {
       email: { type: "string" },
       "password-stdin": { type: "boolean" },
+      admin: { type: "boolean" },
+      off: { type: "boolean" },
       url: { type: "string" },
       json: { type: "boolean" },
     },
@@ -33,7 +38,17 @@ export async function usersCommand(config: ServerConfig, args: string[]): Promis
   if (!parsed) return 0;
   const [sub, target, sid] = parsed.positionals;
   const v = parsed.values;
-  const needsTarget = ["add", "show", "passwd", "delete", "sessions", "revoke"];
+  const needsTarget = [
+    "add",
+    "show",
+    "passwd",
+    "delete",
+    "sessions",
+    "revoke",
+    "set-admin",
+    "disable",
+    "enable",
+  ];
   if (!sub || (needsTarget.includes(sub) && !target) || ![...needsTarget, "list"].includes(sub)) {
     process.stderr.write(HELP);
     return 2;
@@ -46,7 +61,10 @@ export async function usersCommand(config: ServerConfig, args: string[]): Promis
   try {
     switch (sub) {
       case "add":
-        print(await backend.createUser({ username: target, password, email: v.email }), v.json);
+        print(
+          await backend.createUser({ username: target, password, email: v.email, admin: v.admin === true }),
+          v.json,
+        );
         break;
       case "list":
         print(await backend.listUsers(), v.json);
@@ -57,6 +75,13 @@ export async function usersCommand(config: ServerConfig, args: string[]): Promis
       case "passwd":
         await backend.updateUser(target!, { password });
         process.stdout.write("password changed\n");
+        break;
+      case "set-admin":
+        print(await backend.updateUser(target!, { admin: v.off !== true }), v.json);
+        break;
+      case "disable":
+      case "enable":
+        print(await backend.updateUser(target!, { disabled: sub === "disable" }), v.json);
         break;
       case "delete":
         await backend.deleteUser(target!);

@@ -155,8 +155,9 @@ export async function listClients(
   db: Queryable,
   limit = PAGE.defaultLimit,
   offset = 0,
+  q: string | null = null,
 ): Promise<PublicClient[]> {
-  const { rows } = await db.query<Client>(clientQueries.list(clampPage(limit, offset)));
+  const { rows } = await db.query<Client>(clientQueries.list({ ...clampPage(limit, offset), q: q || null }));
   return rows.map((c) => toPublic(c));
 }
 
@@ -190,4 +191,21 @@ export async function updateClient(
 export async function deleteClient(db: Queryable, clientId: string): Promise<void> {
   const { rows } = await db.query(clientQueries.delete({ client_id: clientId }));
   if (!rows[0]) throw new AdminApiError("not_found", "no such client");
+}
+
+/**
+ * Registers a client the server itself ships (the dashboard), or brings an existing one with
+ * that id in line with `input` (the issuer's address may have changed since the last start).
+ */
+export async function ensureClient(
+  db: Queryable,
+  clock: Clock,
+  input: ClientInput & { client_id: string },
+): Promise<PublicClient> {
+  try {
+    return await createClient(db, clock, input);
+  } catch (err) {
+    if (!(err instanceof AdminApiError) || err.error !== "conflict") throw err;
+  }
+  return updateClient(db, clock, input.client_id, input);
 }

@@ -1,7 +1,6 @@
 import type { ErrorObject } from "ajv";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { IssuerContext } from "../context.ts";
-import { bearerSecretCheck } from "../bearer-secret.ts";
 import { AdminApiError } from "../errors.ts";
 import { auditQueries, clientQueries } from "../queries.ts";
 import {
@@ -12,6 +11,7 @@ import {
   listClients,
   updateClient,
 } from "./client-store.ts";
+import { adminRequestCheck } from "./admin-scope.ts";
 import { PAGE } from "./paging.ts";
 import {
   adminSchemaError,
@@ -21,7 +21,14 @@ import {
   updateClientBody,
   updateUserBody,
 } from "./schemas.ts";
-import { listSessions, revokeAllSessions, revokeSession } from "./sessions.ts";
+import {
+  getSession,
+  listAllSessions,
+  listSessions,
+  revokeAllSessions,
+  revokeSession,
+  revokeSessionById,
+} from "./sessions.ts";
 import { type UserInput, createUser, deleteUser, findUser, listUsers, updateUser } from "./user-store.ts";
 import { isUuid } from "../uuid.ts";
 
@@ -37,6 +44,31 @@ function intParam(value: unknown, name: string, fallback: number, min: number, m
   return n;
 }
 
+/** An optional query parameter given at most once, of at most `max` characters. */
+function textParam(value: unknown, name: string, max = 200): string | null {
+  if (value === undefined || value === "") return null;
+  if (typeof value !== "string" || value.length > max || value.includes("\u0000")) {
+    throw new AdminApiError("invalid_request", `${name} must be given once, at most ${max} characters`);
+  }
+  return value;
+}
+
+/** An optional query parameter that must be a UUID (a user or session id). */
+function uuidParam(value: unknown, name: string): string | null {
+  const v = textParam(value, name, 36);
+  if (v !== null && !isUuid(v)) throw new AdminApiError("invalid_request", `${name} must be a UUID`);
+  return v;
+}
+
+/** An optional event-id cursor (`before`). */
+function cursorParam(value: unknown): string | null {
+  const v = textParam(value, "before", 18);
+  if (v !== null && !/^[1-9]\d{0,17}$/.test(v)) {
+    throw new AdminApiError("invalid_request", "before must be an event id");
+  }
+  return v;
+}
+
 function paging(req: FastifyRequest): [number, number] {
   const q = req.query as { limit?: unknown; offset?: unknown };
   return [
@@ -47,13 +79,14 @@ function paging(req: FastifyRequest): [number, number] {
 
 /**
  * Guards every route of the plugin `app` with the admin token (compared as SHA-256 digests in
- * constant time) and marks its responses `no-store`. The broker's admin routes use it too.
+ * constant time) or an admin's access token with the `evergreen:admin` scope, and marks its
+ * responses `no-store`. The broker's admin routes use it too.
  */
 export function requireAdminToken(app: FastifyInstance, ctx: IssuerContext, adminToken: string): void {
   // Wrong tokens are counted per address: guessing gets 429 long before it gets anywhere.
   app.addHook(
     "onRequest",
-    bearerSecretCheck(
+    adminRequestCheck(
       ctx,
       adminToken,
       () => new AdminApiError("unauthorized", "a valid admin token is required"),
@@ -79,7 +112,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
   app.post("/admin/users", { schema: { body: createUserBody } }, async (req, reply) =>
     reply.code(201).send(await createUser(db, clock, req.body as UserInput)),
   );
-  app.get("/admin/users", async (req) => listUsers(db, ...paging(req)));
+  app.get("/admin/users", async (req) =>
+    listUsers(db, ...paging(req), textParam((req.query as { q?: unknown }).q, "q")),
+  );
   app.get<{ Params: Params }>("/admin/users/:id", async (req) => findUser(db, req.params.id));
   app.patch<{ Params: Params }>("/admin/users/:id", { schema: { body: updateUserBody } }, async (req) =>
     updateUser(db, clock, req.params.id, req.body as UserInput),
@@ -102,13 +137,46 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
     return reply.code(204).send();
   });
 
+  app.get("/admin/sessions", async (req) => {
+    const q = req.query as Record<string, unknown>;
+    const state = textParam(q.state, "state");
+    if (state !== null && state !== "active" && state !== "ended") {
+      throw new AdminApiError("invalid_request", "state must be active or ended");
+    }
+    const filter = {
+      user_id: uuidParam(q.user_id, "user_id"),
+      client_id: textParam(q.client_id, "client_id"),
+      state,
+    };
+    return listAllSessions(db, clock, filter, ...paging(req));
+  });
+  app.get<{ Params: Params }>("/admin/sessions/:sid", async (req) => {
+    const q = req.query as { before?: unknown; limit?: unknown };
+    return getSession(db, clock, req.params.sid, {
+      before: cursorParam(q.before),
+      limit: intParam(q.limit, "limit", PAGE.defaultLimit, 1, PAGE.maxLimit),
+    });
+  });
+  app.delete<{ Params: Params }>("/admin/sessions/:sid", async (req, reply) => {
+    await revokeSessionById(db, clock, req.params.sid);
+    return reply.code(204).send();
+  });
+
+  // The counters behind /metrics as JSON, for the dashboard's charts (it computes rates).
+  app.get("/admin/metrics", async () => ({
+    at: clock.now(),
+    metrics: (await ctx.metrics.registry.getMetricsAsJSON()).filter((m) => m.name.startsWith("evergreen_")),
+  }));
+
   app.post("/admin/clients", { schema: { body: createClientBody } }, async (req, reply) => {
     const created = await createClient(db, clock, req.body as ClientInput);
     // The registry also caches "no such client": forget it, so the new client works at once.
     ctx.clients.invalidate(created.client_id);
     return reply.code(201).send(created);
   });
-  app.get("/admin/clients", async (req) => listClients(db, ...paging(req)));
+  app.get("/admin/clients", async (req) =>
+    listClients(db, ...paging(req), textParam((req.query as { q?: unknown }).q, "q")),
+  );
   app.get<{ Params: Params }>("/admin/clients/:client_id", async (req) =>
     getClient(db, req.params.client_id),
   );
@@ -136,7 +204,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
   });
 
   app.get("/admin/audit", async (req) => {
-    const q = req.query as { type?: unknown; user_id?: unknown; limit?: unknown };
+    const q = req.query as Record<string, unknown>;
     if (q.type !== undefined && (typeof q.type !== "string" || !/^[a-z_]{1,64}$/.test(q.type))) {
       throw new AdminApiError("invalid_request", "type must be an audit event type");
     }
@@ -147,6 +215,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
       auditQueries.list({
         type: (q.type as string | undefined) ?? null,
         user_id: (q.user_id as string | undefined) ?? null,
+        client_id: textParam(q.client_id, "client_id"),
+        family_id: uuidParam(q.family_id, "family_id"),
+        before: cursorParam(q.before),
         limit: intParam(q.limit, "limit", PAGE.defaultLimit, 1, PAGE.maxLimit),
       }),
     );

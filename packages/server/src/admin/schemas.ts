@@ -52,6 +52,7 @@ const userProperties = {
   },
   password: { type: "string", minLength: 8, maxLength: 1024 },
   email: { type: ["string", "null"], maxLength: 320, pattern: "^[^\\s@\\p{Cc}]+@[^\\s@\\p{Cc}]+$" },
+  admin: { type: "boolean" },
 };
 
 export const createUserBody = {
@@ -59,7 +60,10 @@ export const createUserBody = {
   required: ["username", "password"],
   properties: userProperties,
 };
-export const updateUserBody = { type: "object", properties: userProperties };
+export const updateUserBody = {
+  type: "object",
+  properties: { ...userProperties, disabled: { type: "boolean" } },
+};
 
 const secondsMessage = (name: string, [min, max]: [number, number]) =>
   `${name} must be an integer number of seconds between ${min} and ${max}`;
@@ -91,6 +95,8 @@ const MESSAGES: Record<string, string | ((e: ErrorObject) => string)> = {
   username: "username must be 1-255 characters without spaces, control, format or invisible characters",
   password: "password must be 8-1024 characters",
   email: "email must be an email address",
+  admin: "admin must be a boolean",
+  disabled: "disabled must be a boolean",
 };
 
 /** Maps a schema failure to the admin API's own 400, naming the field as the stores did. */

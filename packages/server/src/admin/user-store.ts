@@ -13,6 +13,10 @@ export interface User {
   email: string | null;
   created_at: Date;
   updated_at: Date;
+  /** May be granted the `evergreen:admin` scope (sign in to the dashboard). */
+  is_admin: boolean;
+  /** Set while the user may not log in. */
+  disabled_at: Date | null;
 }
 
 /** A user as its JSON Schema (schemas.ts) admitted it. */
@@ -20,6 +24,9 @@ export interface UserInput {
   username?: unknown;
   password?: unknown;
   email?: unknown;
+  admin?: unknown;
+  /** true disables the user (ends their sessions, refuses their logins); false enables. */
+  disabled?: unknown;
   /** With a new password: end the user's sessions everywhere (default true). */
   revoke_sessions?: unknown;
 }
@@ -53,6 +60,7 @@ export async function createUser(db: Queryable, clock: Clock, input: UserInput):
         email,
         password_hash: passwordHash,
         now: clock.now(),
+        is_admin: input.admin === true,
       }),
     );
     return rows[0]!;
@@ -77,8 +85,14 @@ export async function findUser(db: Queryable, idOrUsername: string): Promise<Use
   return u;
 }
 
-export async function listUsers(db: Queryable, limit = PAGE.defaultLimit, offset = 0): Promise<User[]> {
-  const { rows } = await db.query<User>(userQueries.list(clampPage(limit, offset)));
+/** A page of users; `q` matches part of the username or email, in any case. */
+export async function listUsers(
+  db: Queryable,
+  limit = PAGE.defaultLimit,
+  offset = 0,
+  q: string | null = null,
+): Promise<User[]> {
+  const { rows } = await db.query<User>(userQueries.list({ ...clampPage(limit, offset), q: q || null }));
   return rows;
 }
 
@@ -95,6 +109,7 @@ export async function updateUser(
   const passwordHash = input.password === undefined ? null : await hashPassword(input.password as string);
   // A changed password is usually a compromised one: sessions opened with the old one end.
   const endSessions = input.revoke_sessions !== false;
+  const disable = input.disabled === undefined ? null : input.disabled === true;
   try {
     const { rows } = await db.query<User>(
       userQueries.update({
@@ -105,12 +120,16 @@ export async function updateUser(
         password_hash: passwordHash,
         now: clock.now(),
         end_sessions: endSessions,
+        is_admin: input.admin === undefined ? null : input.admin === true,
+        disabled: disable,
       }),
     );
     // The statement above already ended every session (credentials version); marking them
     // revoked one by one makes that visible in listings and the audit trail. If the process
     // dies before this, the sessions are dead all the same.
-    if (passwordHash && endSessions) await revokeAllSessions(db, clock, user.id);
+    if ((passwordHash && endSessions) || (disable && !user.disabled_at)) {
+      await revokeAllSessions(db, clock, user.id);
+    }
     return rows[0]!;
   } catch (err) {
     if (isUniqueViolation(err)) throw new AdminApiError("conflict", "a user with this username exists");

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { scopeForUser } from "../admin/admin-scope.ts";
 import type { Client } from "../clients.ts";
 import type { IssuerContext } from "../context.ts";
 import { OAuthError } from "../errors.ts";
@@ -29,6 +30,7 @@ export async function startSession(
   credentialsVersion: number,
   options: SessionOptions = {},
 ): Promise<TokenResponse> {
+  scope = await scopeForUser(ctx.db, userId, scope);
   const now = ctx.clock.now();
   const key = ctx.keys.current();
   const jti = randomUUID();
