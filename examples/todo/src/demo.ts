@@ -61,7 +61,11 @@ function freePort(host: string): Promise<number> {
   });
 }
 
-type Inject = (method: "POST" | "PATCH", url: string, body: object) => Promise<{ status: number; body: string }>;
+type Inject = (
+  method: "POST" | "PATCH",
+  url: string,
+  body: object,
+) => Promise<{ status: number; body: string }>;
 
 /**
  * Registers (or updates) the two demo clients and the demo user. Both clients are public and
@@ -90,7 +94,8 @@ async function seed(admin: Inject, ttl: number, username: string): Promise<strin
     const created = await admin("POST", "/admin/clients", { client_id, ...settings });
     const done =
       created.status === 201 ||
-      (created.status === 409 && (await admin("PATCH", `/admin/clients/${client_id}`, settings)).status === 200);
+      (created.status === 409 &&
+        (await admin("PATCH", `/admin/clients/${client_id}`, settings)).status === 200);
     if (!done) throw new Error(`registering the client ${client_id} failed (${created.status})`);
   }
   const password = randomBytes(9).toString("base64url");

@@ -84,7 +84,10 @@ export async function legacyAuth(app: FastifyInstance, options: LegacyAuthOption
 
   app.post("/refresh/", { schema: { body: refreshBody } }, async (req, reply) => {
     const { refresh } = req.body as { refresh: string };
-    const { status, body } = await issuerToken(reply, { grant_type: "refresh_token", refresh_token: refresh });
+    const { status, body } = await issuerToken(reply, {
+      grant_type: "refresh_token",
+      refresh_token: refresh,
+    });
     if (status !== 200) return failed(reply, status, "Token is invalid or expired");
     // Only the access token, as the seed's server answers: the client must keep its refresh token.
     return { access: body.access_token };

@@ -80,7 +80,9 @@ export async function todoApi(app: FastifyInstance, options: TodoApiOptions): Pr
     if (!isUuid(id)) return notFound(reply, "list");
     const { rows } = await db.query<q.ListRow>(q.findList({ owner: owner(req), id }));
     if (!rows[0]) return notFound(reply, "list");
-    const items = await db.query<q.ItemRow>(q.listItems({ owner: owner(req), list_id: id, limit: q.MAX_ROWS }));
+    const items = await db.query<q.ItemRow>(
+      q.listItems({ owner: owner(req), list_id: id, limit: q.MAX_ROWS }),
+    );
     return { ...rows[0], items: items.rows };
   });
 
@@ -88,7 +90,9 @@ export async function todoApi(app: FastifyInstance, options: TodoApiOptions): Pr
     const id = req.params.listId;
     if (!isUuid(id)) return notFound(reply, "list");
     const { name } = req.body as { name: string };
-    const renamed = await db.query(q.renameList({ owner: owner(req), id, name: name.trim(), now: clock.now() }));
+    const renamed = await db.query(
+      q.renameList({ owner: owner(req), id, name: name.trim(), now: clock.now() }),
+    );
     if (!renamed.rows[0]) return notFound(reply, "list");
     const { rows } = await db.query<q.ListRow>(q.findList({ owner: owner(req), id }));
     return rows[0];
@@ -107,29 +111,39 @@ export async function todoApi(app: FastifyInstance, options: TodoApiOptions): Pr
     if (!isUuid(listId)) return notFound(reply, "list");
     const { text } = req.body as { text: string };
     const { rows } = await db.query<q.ItemRow>(
-      q.insertItem({ id: randomUUID(), owner: owner(req), list_id: listId, text: text.trim(), now: clock.now() }),
+      q.insertItem({
+        id: randomUUID(),
+        owner: owner(req),
+        list_id: listId,
+        text: text.trim(),
+        now: clock.now(),
+      }),
     );
     if (!rows[0]) return notFound(reply, "list");
     return reply.code(201).send(rows[0]);
   });
 
-  app.patch<ItemParams>("/lists/:listId/items/:itemId", { schema: { body: itemPatch } }, async (req, reply) => {
-    const { listId, itemId } = req.params;
-    if (!isUuid(listId) || !isUuid(itemId)) return notFound(reply, "item");
-    const body = req.body as { text?: string; done?: boolean };
-    const { rows } = await db.query<q.ItemRow>(
-      q.updateItem({
-        owner: owner(req),
-        list_id: listId,
-        id: itemId,
-        text: body.text?.trim() ?? null,
-        done: body.done ?? null,
-        now: clock.now(),
-      }),
-    );
-    if (!rows[0]) return notFound(reply, "item");
-    return rows[0];
-  });
+  app.patch<ItemParams>(
+    "/lists/:listId/items/:itemId",
+    { schema: { body: itemPatch } },
+    async (req, reply) => {
+      const { listId, itemId } = req.params;
+      if (!isUuid(listId) || !isUuid(itemId)) return notFound(reply, "item");
+      const body = req.body as { text?: string; done?: boolean };
+      const { rows } = await db.query<q.ItemRow>(
+        q.updateItem({
+          owner: owner(req),
+          list_id: listId,
+          id: itemId,
+          text: body.text?.trim() ?? null,
+          done: body.done ?? null,
+          now: clock.now(),
+        }),
+      );
+      if (!rows[0]) return notFound(reply, "item");
+      return rows[0];
+    },
+  );
 
   app.delete<ItemParams>("/lists/:listId/items/:itemId", async (req, reply) => {
     const { listId, itemId } = req.params;

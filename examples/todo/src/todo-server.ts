@@ -40,9 +40,17 @@ const escapeJson = (value: unknown) => JSON.stringify(value).replace(/</g, "\\u0
  * The todo app's one process besides the issuer: the page, its script, the guarded API under
  * `/api`, and the seed's legacy `/token/` and `/refresh/` endpoints.
  */
-export function buildTodoServer(options: TodoServerOptions): { app: FastifyInstance; stats: TodoServerStats } {
+export function buildTodoServer(options: TodoServerOptions): {
+  app: FastifyInstance;
+  stats: TodoServerStats;
+} {
   const stats: TodoServerStats = { unauthorized: 0, legacyRefreshes: 0 };
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024,
+    // Fastify's defaults would drop unknown fields and turn 42 into "42": refuse both instead.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
   const csp = [
     "default-src 'none'",
     "script-src 'self'",

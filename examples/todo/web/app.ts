@@ -77,14 +77,19 @@ function urlOf(input: RequestInfo | URL): string {
 }
 
 /** The grant a token-endpoint request makes, and the refresh token it presents. */
-function grantOf(url: string, init: RequestInit | undefined): { grant: string; presented?: string } | undefined {
+function grantOf(
+  url: string,
+  init: RequestInit | undefined,
+): { grant: string; presented?: string } | undefined {
   if (url === `${origin}/refresh/`) {
     const body = JSON.parse(String(init?.body ?? "{}")) as { refresh?: string };
     return { grant: "refresh_token", presented: body.refresh };
   }
   if (url === `${origin}/token/`) return { grant: "password" };
   if (!url.startsWith(config.issuer) || !url.endsWith("/token")) return undefined;
-  const form = new URLSearchParams(init?.body instanceof URLSearchParams ? init.body : String(init?.body ?? ""));
+  const form = new URLSearchParams(
+    init?.body instanceof URLSearchParams ? init.body : String(init?.body ?? ""),
+  );
   return { grant: form.get("grant_type") ?? "", presented: form.get("refresh_token") ?? undefined };
 }
 
@@ -98,12 +103,17 @@ const observedFetch: FetchLike = async (input, init) => {
   const grant = grantOf(url, init);
   const response = await fetch(input, init);
   if (!grant) {
-    if (response.status === 401 && url.startsWith(`${origin}/api/`)) log("api", `401 from ${new URL(url).pathname}`);
+    if (response.status === 401 && url.startsWith(`${origin}/api/`))
+      log("api", `401 from ${new URL(url).pathname}`);
     return response;
   }
   const limits = rateLimits(response);
   if (grant.grant !== "refresh_token" || !grant.presented) {
-    log(response.ok ? "signin" : "error", response.ok ? "signed in" : `sign-in refused (${response.status})`, limits);
+    log(
+      response.ok ? "signin" : "error",
+      response.ok ? "signed in" : `sign-in refused (${response.status})`,
+      limits,
+    );
     return response;
   }
   const presented = await tokenId(grant.presented);
@@ -163,7 +173,11 @@ function open(which: Mode): Session {
           clientId: config.legacyClientId,
           tokenEndpoint: `${origin}/token/`,
           revocationEndpoint: `${config.issuer}/revoke`,
-          refresh: jsonProfile({ url: `${origin}/refresh/`, request: "refresh", response: { accessToken: "access" } }),
+          refresh: jsonProfile({
+            url: `${origin}/refresh/`,
+            request: "refresh",
+            response: { accessToken: "access" },
+          }),
         });
   for (const off of unsubscribe) off();
   unsubscribe = [
@@ -176,7 +190,9 @@ function open(which: Mode): Session {
       showSignIn("Your session ended. Sign in again.");
     }),
     created.on("logout", () => showSignIn()),
-    created.on("error", ({ error }) => log("error", `background refresh stopped: ${(error as Error).message}`)),
+    created.on("error", ({ error }) =>
+      log("error", `background refresh stopped: ${(error as Error).message}`),
+    ),
   ];
   return created;
 }
@@ -200,9 +216,18 @@ async function signIn(username: string, password: string): Promise<void> {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ username, password }),
   });
-  const body = (await response.json().catch(() => ({}))) as { access?: string; refresh?: string; detail?: string };
+  const body = (await response.json().catch(() => ({}))) as {
+    access?: string;
+    refresh?: string;
+    detail?: string;
+  };
   if (!response.ok || !body.access || !body.refresh) throw new Error(body.detail ?? "sign-in failed");
-  await session.setTokens({ accessToken: body.access, refreshToken: body.refresh, tokenType: "Bearer", raw: body });
+  await session.setTokens({
+    accessToken: body.access,
+    refreshToken: body.refresh,
+    tokenType: "Bearer",
+    raw: body,
+  });
 }
 
 // ---- the API ----------------------------------------------------------------------------------
@@ -305,7 +330,9 @@ async function renderLists(): Promise<void> {
       const item = el("li", { className: list.id === selected ? "selected" : "" });
       item.dataset.id = list.id;
       const open = el("button", { className: "open", type: "button", textContent: list.name });
-      open.append(el("span", { className: "count", textContent: `  ${list.items_done}/${list.items_total}` }));
+      open.append(
+        el("span", { className: "count", textContent: `  ${list.items_done}/${list.items_total}` }),
+      );
       open.addEventListener("click", () => act(() => select(list.id)));
       item.append(open);
       return item;
