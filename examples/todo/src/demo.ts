@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { type Clock, type Database, migrate, systemClock } from "@evergreen/db";
-import { loadConfig, type RunningServer, startServer } from "@evergreen/server";
+import { type IssuerExtension, loadConfig, type RunningServer, startServer } from "@evergreen/server";
 import { createAccessTokenVerifier } from "@evergreen/server/guard";
 import type { FastifyInstance } from "fastify";
 import { todoMigrations } from "./schema.ts";
@@ -33,6 +33,8 @@ export interface DemoOptions {
   username?: string;
   /** Issuer request logs on stdout. */
   verbose?: boolean;
+  /** Extra route groups or hooks for the issuer (tests date its answers by their clock). */
+  issuerExtensions?: IssuerExtension[];
 }
 
 export interface RunningDemo {
@@ -128,7 +130,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   });
   const [web, issuer] = await Promise.all([
     bundleWebApp(),
-    startServer(config, { clock, logger: options.verbose ?? false }),
+    startServer(config, { clock, logger: options.verbose ?? false, extensions: options.issuerExtensions }),
   ]);
   try {
     const admin: Inject = async (method, url, body) => {

@@ -154,9 +154,9 @@ const observedFetch: FetchLike = async (input, init) => {
 
 // ---- the session --------------------------------------------------------------------------------
 
+let unsubscribe: (() => void)[] = [];
 let mode: Mode = (localStorage.getItem(MODE_KEY) as Mode | null) ?? config.mode;
 let session: Session = open(mode);
-let unsubscribe: (() => void)[] = [];
 
 function open(which: Mode): Session {
   const common = {
