@@ -1,16 +1,16 @@
 /**
  * The todo web app: signs in with the password grant of a first-party public client, keeps the
- * session in localStorage (so every tab shares it: one refresh under a Web Lock, announced on a
+ * session in IndexedDB (so every tab shares it: one refresh under a Web Lock, announced on a
  * BroadcastChannel), and calls the todo API with `session.fetch`. The activity log shows what
  * the SDK does with the tokens — never a token itself, only a short hash of it.
  */
 import {
   createSession,
   type FetchLike,
+  indexedDBStorage,
   jsonProfile,
   type Session,
   SessionExpiredError,
-  webStorage,
 } from "@evergreen/client";
 
 interface WebConfig {
@@ -160,7 +160,11 @@ let session: Session = open(mode);
 
 function open(which: Mode): Session {
   const common = {
-    storage: webStorage(localStorage),
+    // IndexedDB, not localStorage: Chromium propagates localStorage writes to other tabs
+    // asynchronously, so a tab that gets the Web Lock right after another tab's refresh can
+    // still read the old tokens and refresh again. An IndexedDB transaction sees every write
+    // committed before it began.
+    storage: indexedDBStorage({ database: "evergreen-todo" }),
     origins: [origin],
     refreshLeeway: config.refreshLeeway,
     fetch: observedFetch,
@@ -182,7 +186,7 @@ function open(which: Mode): Session {
   for (const off of unsubscribe) off();
   unsubscribe = [
     created.on("refreshed", ({ source }) => {
-      if (source === "other") log("other-tab", "another tab refreshed; this tab uses the tokens it stored");
+      pickups = pickups.then(() => pickedUp(source));
       void showTokenStatus();
     }),
     created.on("expired", () => {
@@ -195,6 +199,22 @@ function open(which: Mode): Session {
     ),
   ];
   return created;
+}
+
+/** The access token this tab knows it is using: a rotation is reported once, when it is new here. */
+let knownToken: string | undefined;
+let pickups = Promise.resolve();
+
+async function pickedUp(source: "this" | "other"): Promise<void> {
+  const tokens = await session.getTokens();
+  if (!tokens) return;
+  const id = await tokenId(tokens.accessToken);
+  // The SDK may announce the same tokens more than once (heard on the BroadcastChannel, and
+  // found in storage after waiting for the lock), or ones this tab already uses: one line each.
+  if (source === "other" && id !== knownToken) {
+    log("other-tab", `another tab refreshed; this tab uses its access token ${id}`);
+  }
+  knownToken = id;
 }
 
 function switchMode(next: Mode): void {
@@ -292,6 +312,8 @@ function showSignIn(message?: string): void {
 }
 
 async function showApp(): Promise<void> {
+  const tokens = await session.getTokens();
+  knownToken = tokens ? await tokenId(tokens.accessToken) : undefined;
   $("signin").hidden = true;
   $("app").hidden = false;
   $("signout").hidden = false;
