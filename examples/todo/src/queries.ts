@@ -29,7 +29,7 @@ export const listLists = plan<{ owner: string; limit: number }>(
      FROM todo_lists l LEFT JOIN todo_items i ON i.list_id = l.id
     WHERE l.owner = :owner
     GROUP BY l.id
-    ORDER BY l.created_at, l.id
+    ORDER BY l.seq
     LIMIT :limit`,
 );
 
@@ -61,7 +61,7 @@ export const listItems = plan<{ owner: string; list_id: string; limit: number }>
   `SELECT i.id, i.list_id, i.text, i.done, i.created_at, i.updated_at
      FROM todo_items i JOIN todo_lists l ON l.id = i.list_id
     WHERE i.list_id = :list_id AND l.owner = :owner
-    ORDER BY i.created_at, i.id
+    ORDER BY i.seq
     LIMIT :limit`,
 );
 

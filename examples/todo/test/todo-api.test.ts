@@ -91,13 +91,13 @@ describe.each(DATABASES)("todo API on %s", (kind) => {
   const lists = async () =>
     (
       await ti.db.query<{ id: string; owner: string; name: string }>(
-        "SELECT id, owner, name FROM todo_lists ORDER BY created_at, id",
+        "SELECT id, owner, name FROM todo_lists ORDER BY seq",
       )
     ).rows;
   const items = async () =>
     (
       await ti.db.query<{ id: string; list_id: string; text: string; done: boolean }>(
-        "SELECT id, list_id, text, done FROM todo_items ORDER BY created_at, id",
+        "SELECT id, list_id, text, done FROM todo_items ORDER BY seq",
       )
     ).rows;
   const snapshot = async () => JSON.stringify([await lists(), await items()]);

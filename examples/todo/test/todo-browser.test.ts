@@ -227,7 +227,7 @@ describe.skipIf(!hasChromium)("the todo demo in Chromium", { timeout: 300_000 },
     // The database holds what the tabs did.
     const rows = await demo.db.query<{ name: string; text: string; done: boolean }>(
       `SELECT l.name, i.text, i.done FROM todo_lists l JOIN todo_items i ON i.list_id = l.id
-        ORDER BY l.created_at, i.created_at`,
+        ORDER BY l.seq, i.seq`,
     );
     expect(rows.rows.map((r) => `${r.name}:${r.text}:${r.done}`)).toEqual([
       "Groceries:milk:false",
