@@ -56,7 +56,8 @@ export async function todoApi(app: FastifyInstance, options: TodoApiOptions): Pr
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message?: string }, req, reply) => {
     const status = err.statusCode ?? 500;
     if (err.validation || (status >= 400 && status < 500)) {
-      return fail(reply, status === 415 ? 415 : 400, "invalid_request", err.message ?? "bad request");
+      // Fastify's own 4xx (a body too large, an unsupported media type) keep their status.
+      return fail(reply, err.validation ? 400 : status, "invalid_request", err.message ?? "bad request");
     }
     req.log.error({ err: { message: err.message } }, "todo api failed");
     return fail(reply, 500, "server_error", "the todo API failed; try again");

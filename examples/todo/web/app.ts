@@ -154,6 +154,10 @@ const observedFetch: FetchLike = async (input, init) => {
 
 // ---- the session --------------------------------------------------------------------------------
 
+/** The access token this tab knows it is using: a rotation is reported once, when it is new here. */
+let knownToken: string | undefined;
+let pickups = Promise.resolve();
+
 let unsubscribe: (() => void)[] = [];
 let mode: Mode = (localStorage.getItem(MODE_KEY) as Mode | null) ?? config.mode;
 let session: Session = open(mode);
@@ -200,10 +204,6 @@ function open(which: Mode): Session {
   ];
   return created;
 }
-
-/** The access token this tab knows it is using: a rotation is reported once, when it is new here. */
-let knownToken: string | undefined;
-let pickups = Promise.resolve();
 
 async function pickedUp(source: "this" | "other"): Promise<void> {
   const tokens = await session.getTokens();
