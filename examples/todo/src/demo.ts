@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import { type Clock, type Database, migrate, systemClock } from "@evergreen/db";
+import { type Clock, type Database, systemClock } from "@evergreen/db";
 import { type IssuerExtension, loadConfig, type RunningServer, startServer } from "@evergreen/server";
 import { createAccessTokenVerifier } from "@evergreen/server/guard";
 import type { FastifyInstance } from "fastify";
-import { todoMigrations } from "./schema.ts";
+import { ensureTodoSchema } from "./schema.ts";
 import { TODO_SCOPE } from "./todo-api.ts";
 import { buildTodoServer, type TodoServerStats } from "./todo-server.ts";
 import { bundleWebApp } from "./web-bundle.ts";
@@ -143,7 +143,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       return { status: res.statusCode, body: res.body };
     };
     const password = await seed(admin, ttl, username);
-    await migrate(issuer.db, todoMigrations);
+    await ensureTodoSchema(issuer.db);
 
     const verifier = createAccessTokenVerifier({
       issuer: config.issuer,

@@ -20,6 +20,9 @@ export interface ItemRow {
   updated_at: Date;
 }
 
+/** Serialises schema creation between processes (any constant; the same in each). */
+export const schemaLock = plan("SELECT pg_advisory_xact_lock(7402617001)");
+
 /** Most lists (and items per list) one response carries. */
 export const MAX_ROWS = 500;
 

@@ -3,7 +3,6 @@
  * PostgreSQL database: the guard's RFC 6750 refusals, per-user isolation, and what each call
  * leaves in the database. Time is the issuer's ManualClock, shared with the guard.
  */
-import { migrate } from "@evergreen/db";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -21,7 +20,7 @@ import {
   type TestUser,
 } from "../../../packages/server/test/helpers.ts";
 import { createAccessTokenVerifier } from "@evergreen/server/guard";
-import { todoMigrations } from "../src/schema.ts";
+import { ensureTodoSchema } from "../src/schema.ts";
 import { buildTodoServer, type TodoServerStats } from "../src/todo-server.ts";
 
 const TTL = 30;
@@ -39,7 +38,8 @@ describe.each(DATABASES)("todo API on %s", (kind) => {
   beforeAll(async () => {
     clock = new ManualClock();
     ti = await startTestIssuer({ database: kind, clock, env: { EVERGREEN_RATE_LIMIT_PER_IP: "1000" } });
-    await migrate(ti.db, todoMigrations);
+    await ensureTodoSchema(ti.db);
+    await ensureTodoSchema(ti.db); // a second start finds the tables in place
     const settings = { scope: "openid todo", access_token_ttl: TTL };
     client = await createClient(ti, settings);
     legacyClient = await createClient(ti, { ...settings, rotate_refresh_tokens: false });
