@@ -11,7 +11,12 @@ export default defineConfig({
   resolve: { conditions: [SOURCE_CONDITION, ...defaultClientConditions] },
   ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"],
+    include: [
+      "packages/*/test/**/*.test.ts",
+      "test/**/*.test.ts",
+      "bench/**/*.test.ts",
+      "examples/*/test/**/*.test.ts",
+    ],
     env: { NODE_OPTIONS: nodeOptions },
     // Budgets catch hangs, they do not measure speed: on a loaded 2-core machine opening an
     // embedded database or starting node + tsx takes tens of seconds. Behaviour that depends on
