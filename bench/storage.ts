@@ -219,8 +219,8 @@ async function sizes(db: Database): Promise<Sizes> {
 // ---------------------------------------------------------------------------------------------
 // 1. bytes per rotation
 
-async function bytesPerRotation() {
-  const b = await freshDatabase();
+async function bytesPerRotation(schema: "before" | "after") {
+  const b = await freshDatabase(schema === "before" ? 5 : Number.POSITIVE_INFINITY);
   try {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     await seedClient(b.db, "app", 14 * DAY, clock.now());
@@ -233,10 +233,12 @@ async function bytesPerRotation() {
     }
     const elapsed = (performance.now() - t0) / 1000;
     clock.advance(60);
-    await runJanitor(b.db, clock, 7 * DAY);
+    if (schema === "before") await oldJanitor(b.db, clock.now(), 7 * DAY, 90 * DAY);
+    else await runJanitor(b.db, clock, 7 * DAY);
     const end = await sizes(b.db);
     const rotations = SESSIONS * PER_DAY;
     const result = {
+      schema,
       sessions: SESSIONS,
       rotations,
       rotationsPerSecond: Math.round(rotations / elapsed),
@@ -249,7 +251,7 @@ async function bytesPerRotation() {
         (end.tokenBytes - start.tokenBytes + end.auditBytes - start.auditBytes) / SESSIONS,
       ),
     };
-    log("bytes per rotation", result);
+    log(`bytes per rotation (${schema})`, result);
     return result;
   } finally {
     await b.drop();
@@ -296,7 +298,13 @@ async function plateau() {
 // ---------------------------------------------------------------------------------------------
 // 3. the curve
 
-function curve(perRow: { bytesPerTokenRow: number; bytesPerAuditRow: number; bytesPerFamily: number }) {
+interface PerRow {
+  bytesPerTokenRow: number;
+  bytesPerAuditRow: number;
+  bytesPerFamily: number;
+}
+
+function curve(old: PerRow, perRow: PerRow) {
   const idle = 14;
   const retention = 7;
   const rows = [1, 7, 30, 90].map((d) => {
@@ -310,7 +318,7 @@ function curve(perRow: { bytesPerTokenRow: number; bytesPerAuditRow: number; byt
       before: {
         tokenRows: rotations + 1,
         auditRows: audit,
-        bytes: perRow.bytesPerFamily + token(rotations + 1) + aud(audit),
+        bytes: old.bytesPerFamily + (rotations + 1) * old.bytesPerTokenRow + audit * old.bytesPerAuditRow,
       },
       afterAuditAll: {
         tokenRows: keptTokens,
@@ -486,11 +494,12 @@ async function main() {
     cpu: cpus()[0]?.model,
     node: process.version,
   };
-  const perRow = await bytesPerRotation();
+  const perRowBefore = await bytesPerRotation("before");
+  const perRow = await bytesPerRotation("after");
   const measuredPlateau = await plateau();
-  const storageCurve = curve(perRow);
+  const storageCurve = curve(perRowBefore, perRow);
   const scale = values["skip-scale"] ? undefined : await janitorAtScale();
-  const result = { machine, perRow, plateau: measuredPlateau, curve: storageCurve, scale };
+  const result = { machine, perRowBefore, perRow, plateau: measuredPlateau, curve: storageCurve, scale };
   console.log(JSON.stringify(result, null, 2));
   if (!values["no-write"]) {
     const stamp = new Date().toISOString().replaceAll(":", "-").replace(".", "-");
@@ -506,6 +515,7 @@ const kb = (n: number) => `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KiB`;
 
 function markdown(r: {
   machine: Record<string, unknown>;
+  perRowBefore: Awaited<ReturnType<typeof bytesPerRotation>>;
   perRow: Awaited<ReturnType<typeof bytesPerRotation>>;
   plateau: Awaited<ReturnType<typeof plateau>>;
   curve: ReturnType<typeof curve>;
@@ -517,8 +527,10 @@ function markdown(r: {
     `Machine: ${r.machine.cores} cores (${r.machine.cpu}), Node ${r.machine.node}, PostgreSQL on loopback.`,
     "",
     `Bytes per row (tables + indexes, after VACUUM, ${r.perRow.sessions} sessions × ${PER_DAY} rotations):`,
-    `refresh-token row ${r.perRow.bytesPerTokenRow} B, audit row ${r.perRow.bytesPerAuditRow} B, family ${r.perRow.bytesPerFamily} B;`,
-    `one session refreshed every 10 min grows by ${kb(r.perRow.bytesPerSessionDay)} a day before the janitor.`,
+    ...[r.perRowBefore, r.perRow].map(
+      (p) =>
+        `- ${p.schema} (${p.rotationsPerSecond} rotations/s): refresh-token row ${p.bytesPerTokenRow} B, audit row ${p.bytesPerAuditRow} B, family ${p.bytesPerFamily} B; one session refreshed every 10 min adds ${kb(p.bytesPerSessionDay)} a day until the janitor removes anything.`,
+    ),
     "",
     "| days at a 10-min interval | before: tokens / audit rows | before | after, audit all | after, audit none | after, retention 0, audit none |",
     "|---|---|---|---|---|---|",
