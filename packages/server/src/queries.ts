@@ -338,11 +338,14 @@ export const tokenQueries = {
 export const sessionQueries = {
   /** Whether a session (family) still stands. */
   familyState: plan<{ sid: string }>("SELECT revoked_at FROM families WHERE id = :sid"),
-  /** A user's families with their live token's idle expiry. */
+  /**
+   * A user's families with their live token's idle expiry and rotation count (its generation:
+   * kept whatever the janitor drops and whether or not rotations are audited).
+   */
   listForUser: plan<{ user_id: string; now: Date }>(
     `SELECT f.id AS sid, f.client_id, f.scope, f.created_at, f.absolute_expires_at, f.revoked_at,
             f.revoked_reason, live.expires_at AS idle_expires_at,
-            COALESCE(live.last_used_at, live.created_at) AS last_refreshed_at,
+            COALESCE(live.last_used_at, live.created_at) AS last_refreshed_at, live.generation - 1 AS rotations,
             (f.revoked_at IS NULL AND f.absolute_expires_at > :now AND live.expires_at > :now) AS active
        FROM families f
        LEFT JOIN refresh_tokens live ON live.family_id = f.id AND live.consumed_at IS NULL

@@ -34,7 +34,10 @@ export interface TestDatabase {
 }
 
 /** A fresh, migrated database of the given kind (`list`: only these migrations). */
-export async function createTestDatabase(kind: DbKind, list: Migration[] = migrations): Promise<TestDatabase> {
+export async function createTestDatabase(
+  kind: DbKind,
+  list: Migration[] = migrations,
+): Promise<TestDatabase> {
   if (kind === "pglite") {
     const db = await openPglite("memory://");
     await migrate(db, list);

@@ -175,6 +175,9 @@ describe.each(DATABASES)("EVERGREEN_AUDIT_ROTATIONS=none on %s", (kind) => {
       ).rows,
     ).toEqual([{ generation: 3 }]);
 
+    const sessions = await ti.admin("GET", `/admin/users/${user.id}/sessions`);
+    expect(sessions.body.find((x: { sid: string }) => x.sid === fid)).toMatchObject({ rotations: 2 });
+
     // failures, reuse and revocation are always written
     const bad = await postForm(
       ti,
