@@ -458,7 +458,7 @@ function boundLiteral(at: Date): string {
  */
 export const auditPartitionQueries = {
   tryLock: plan(`SELECT pg_try_advisory_xact_lock(${AUDIT_PARTITION_LOCK}) AS locked`),
-  lockTimeout: plan("SET LOCAL lock_timeout = '2s'"),
+  lockTimeout: plan("SET LOCAL lock_timeout = '1s'"),
   /** Every partition with its bounds (null: unbounded or the default), from the catalog. */
   list: plan(
     `SELECT c.relname AS name, b = 'DEFAULT' AS is_default,
