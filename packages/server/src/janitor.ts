@@ -1,4 +1,5 @@
 import type { Clock, Database, Queryable } from "@evergreen/db";
+import type { StorageConfig } from "./config.ts";
 import {
   auditPartitionQueries,
   codeQueries,
@@ -23,8 +24,6 @@ export interface JanitorReport {
   loginSessionsDeleted: number;
 }
 
-import type { StorageConfig } from "./config.ts";
-
 export interface JanitorOptions {
   /** Seconds audit events are kept (default 90 days). */
   auditRetentionSeconds?: number;
@@ -40,6 +39,9 @@ export function janitorOptions(storage: StorageConfig): JanitorOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** SQLSTATE lock_not_available: lock_timeout expired. */
+const LOCK_NOT_AVAILABLE = "55P03";
+
 const NIL_UUID = "00000000-0000-0000-0000-000000000000";
 
 /**
@@ -137,23 +139,37 @@ async function maintainAuditPartitions(
   daysAhead: number,
 ): Promise<{ created: number; dropped: number; rowDeleted: string[] }> {
   const list = async (q: Queryable) => (await q.query<PartitionRow>(auditPartitionQueries.list())).rows;
+  // Another process holds the lock or a reader holds the table: skip, the next run does it.
+  const locked = async (work: (tx: Queryable) => Promise<boolean>): Promise<boolean> => {
+    try {
+      return await db.transaction(async (tx) => {
+        if (!(await tx.query<{ locked: boolean }>(auditPartitionQueries.tryLock())).rows[0]?.locked)
+          return false;
+        await tx.query(auditPartitionQueries.lockTimeout());
+        return work(tx);
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) return false;
+      throw err;
+    }
+  };
   const today = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
   let created = 0;
   let dropped = 0;
   for (let d = 0; d <= daysAhead; d++) {
     const from = new Date(today + d * DAY_MS);
     const to = new Date(from.getTime() + DAY_MS);
-    const done = await db.transaction(async (tx) => {
-      if (!(await tx.query<{ locked: boolean }>(auditPartitionQueries.tryLock())).rows[0]?.locked)
-        return false;
-      const overlaps = (await list(tx)).some(
+    const overlaps = (rows: PartitionRow[]) =>
+      rows.some(
         (p) =>
           !p.is_default && (p.from_at === null || p.from_at < to) && (p.to_at === null || p.to_at > from),
       );
-      if (overlaps) return false;
-      await tx.query(auditPartitionQueries.lockTimeout());
-      await tx.query(auditPartitionQueries.lockDefault());
+    if (overlaps(await list(db))) continue;
+    const done = await locked(async (tx) => {
+      // Checked again under the lock: another janitor may have made it meanwhile.
+      if (overlaps(await list(tx))) return false;
       const name = dayPartitionName(from);
+      await tx.query(auditPartitionQueries.lockDefault());
       await tx.query(auditPartitionQueries.create(name));
       await tx.query(auditPartitionQueries.adoptFromDefault(name, from, to));
       await tx.query(auditPartitionQueries.attach(name, from, to));
@@ -164,10 +180,7 @@ async function maintainAuditPartitions(
   for (const p of await list(db)) {
     if (p.is_default || p.to_at === null || p.to_at > auditBefore) continue;
     // Each drop is its own short transaction: the parent is locked only for that instant.
-    const done = await db.transaction(async (tx) => {
-      if (!(await tx.query<{ locked: boolean }>(auditPartitionQueries.tryLock())).rows[0]?.locked)
-        return false;
-      await tx.query(auditPartitionQueries.lockTimeout());
+    const done = await locked(async (tx) => {
       await tx.query(auditPartitionQueries.drop(p.name));
       return true;
     });

@@ -1,4 +1,5 @@
 import { type Database, ManualClock, migrate, migrations } from "@evergreen/db";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { recordAudit } from "../src/audit.ts";
 import { dayPartitionName, runJanitor } from "../src/janitor.ts";
@@ -170,5 +171,35 @@ describe.each(DATABASES)("migration 0007 converts an existing audit_events in pl
   it("drops an empty table instead of keeping a legacy partition", async () => {
     t = await createTestDatabase(kind);
     expect(await partitions(t.db)).toEqual(["audit_events_default"]);
+  });
+});
+
+describe("partition DDL never queues behind a long reader (PostgreSQL)", () => {
+  let t: TestDatabase;
+  afterAll(() => t?.drop());
+
+  it("gives up after lock_timeout, leaves the table usable, and drops the partition on the next run", async () => {
+    t = await createTestDatabase("postgres");
+    const clock = new ManualClock(Date.UTC(2031, 5, 1, 12));
+    await runJanitor(t.db, clock, DAY);
+    await recordAudit(t.db, { at: clock.now(), type: "login" });
+    clock.advance(5 * DAY);
+    const reader = new pg.Client({ connectionString: t.url });
+    await reader.connect();
+    try {
+      await reader.query("BEGIN");
+      await reader.query("SELECT count(*) FROM audit_events");
+      const blocked = await runJanitor(t.db, clock, DAY, { auditRetentionSeconds: DAY });
+      expect(blocked.auditPartitionsDropped).toBe(0);
+      expect(await partitions(t.db)).toContain("audit_events_p20310601");
+      // inserts went on meanwhile
+      await recordAudit(t.db, { at: clock.now(), type: "login" });
+      await reader.query("COMMIT");
+    } finally {
+      await reader.end();
+    }
+    const next = await runJanitor(t.db, clock, DAY, { auditRetentionSeconds: DAY });
+    expect(next.auditPartitionsDropped).toBeGreaterThanOrEqual(1);
+    expect(await partitions(t.db)).not.toContain("audit_events_p20310601");
   });
 });
