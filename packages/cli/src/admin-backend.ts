@@ -2,6 +2,7 @@ import {
   type IssuerExtension,
   type ServerConfig,
   buildIssuer,
+  janitorOptions,
   readStoredAdminToken,
   runJanitor,
 } from "@evergreen/server";
@@ -146,7 +147,7 @@ export async function inProcessBackend(
 export async function janitorOnce(config: ServerConfig): Promise<Json> {
   const { db, close } = await openCommandDatabase(config);
   try {
-    return { ...(await runJanitor(db, systemClock, config.retention)) };
+    return { ...(await runJanitor(db, systemClock, config.retention, janitorOptions(config.storage))) };
   } finally {
     await close();
   }

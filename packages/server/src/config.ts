@@ -21,8 +21,13 @@ export interface ServerConfig {
   logLevel: string;
   /** Seconds between janitor runs in `serve`; 0 disables it. */
   janitorInterval: number;
-  /** How long dead families and their tokens are kept (reuse still recognised), seconds. */
+  /**
+   * How long dead families and their tokens are kept (reuse still recognised), seconds; also how
+   * long a rotated token is kept after its own idle expiry.
+   */
   retention: number;
+  /** Storage bounds the janitor keeps (audit retention, batch size) and what a refresh audits. */
+  storage: StorageConfig;
   dbPoolSize: number;
   /** PostgreSQL pool bounds (ms), so a down or frozen database fails a request in bounded time. */
   dbTimeouts: PoolTimeouts;
@@ -38,6 +43,27 @@ export interface ServerConfig {
   hashing: { concurrency: number; queue: number };
   /** HTTP timeouts in milliseconds (0 disables one). */
   timeouts: HttpTimeouts;
+}
+
+export interface StorageConfig {
+  /** Seconds audit events are kept; whole day partitions are dropped, so up to a day longer. */
+  auditRetention: number;
+  /**
+   * Whether each plain refresh writes an audit event ("all") or not ("none"). Security events
+   * (login, login failures, reuse detection, revocation, eviction, grace replays) are always
+   * written; a session's rotation count stays visible as its live token's generation.
+   */
+  auditRotations: "all" | "none";
+  /** Rows one janitor statement touches at most (locks stay short). */
+  janitorBatch: number;
+}
+
+/** EVERGREEN_AUDIT_ROTATIONS: all (default) or none. */
+export function parseAuditRotations(value: string | undefined): "all" | "none" {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "all") return "all";
+  if (v === "none") return "none";
+  throw new Error(`EVERGREEN_AUDIT_ROTATIONS: "${v}" is not one of all, none`);
 }
 
 export interface HttpTimeouts {
@@ -163,6 +189,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.LOG_LEVEL || "info",
     janitorInterval: int(env.EVERGREEN_JANITOR_INTERVAL, 600),
     retention: int(env.EVERGREEN_RETENTION, 7 * 24 * 3600),
+    storage: {
+      auditRetention: Math.max(int(env.EVERGREEN_AUDIT_RETENTION, 90 * 24 * 3600), 0),
+      auditRotations: parseAuditRotations(env.EVERGREEN_AUDIT_ROTATIONS),
+      janitorBatch: Math.max(int(env.EVERGREEN_JANITOR_BATCH, 5000), 1),
+    },
     dbPoolSize: int(env.EVERGREEN_DB_POOL, 16),
     dbTimeouts: {
       connectMs: int(env.EVERGREEN_DB_CONNECT_TIMEOUT_MS, DB.connectMs),

@@ -2,7 +2,7 @@ export { buildIssuer, type Issuer, type IssuerExtension, type IssuerOptions } fr
 export type { IssuerContext } from "./context.ts";
 export { startServer, type RunningServer } from "./server.ts";
 export { loadConfig, type ServerConfig, CLIENT_DEFAULTS } from "./config.ts";
-export { runJanitor } from "./janitor.ts";
+export { janitorOptions, runJanitor } from "./janitor.ts";
 export { markAdminTokenShown, readStoredAdminToken, resolveAdminToken } from "./admin-token.ts";
 export { type KeyRing, parseKeyRing, seal, open } from "./crypto/secret-box.ts";
 export { requireAdminToken } from "./admin/routes.ts";

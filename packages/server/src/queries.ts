@@ -205,6 +205,8 @@ interface RefreshParams {
   requested: string[] | null;
   at_scope: string | null;
   ip: string;
+  /** Write the 'refresh' audit event (EVERGREEN_AUDIT_ROTATIONS). */
+  audit: boolean;
 }
 
 /** The requested scope, if any, within both the family's scope and the client's. */
@@ -243,7 +245,7 @@ const rotate = plan<RefreshParams & { successor_hash: Buffer; successor_sealed: 
      RETURNING expires_at, at_expires_at
    ), ev AS (
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
-     SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM consumed
+     SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM consumed WHERE :audit::boolean
    )
    SELECT c.family_id, c.user_id, c.scope, s.expires_at, s.at_expires_at
      FROM consumed c, successor s`,
@@ -273,7 +275,7 @@ const slide = plan<RefreshParams>(
        FROM used WHERE families.id = used.family_id AND used.scope <> used.stored_scope
    ), ev AS (
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
-     SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM used
+     SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM used WHERE :audit::boolean
    )
    SELECT family_id, user_id, scope, expires_at, at_expires_at FROM used`,
   "slide_refresh_token",
@@ -364,11 +366,14 @@ export const tokenQueries = {
 export const sessionQueries = {
   /** Whether a session (family) still stands. */
   familyState: plan<{ sid: string }>("SELECT revoked_at FROM families WHERE id = :sid"),
-  /** A user's families with their live token's idle expiry. */
+  /**
+   * A user's families with their live token's idle expiry and rotation count (its generation:
+   * kept whatever the janitor drops and whether or not rotations are audited).
+   */
   listForUser: plan<{ user_id: string; now: Date }>(
     `SELECT f.id AS sid, f.client_id, f.scope, f.created_at, f.absolute_expires_at, f.revoked_at,
             f.revoked_reason, live.expires_at AS idle_expires_at,
-            COALESCE(live.last_used_at, live.created_at) AS last_refreshed_at,
+            COALESCE(live.last_used_at, live.created_at) AS last_refreshed_at, live.generation - 1 AS rotations,
             (f.revoked_at IS NULL AND f.absolute_expires_at > :now AND live.expires_at > :now) AS active
        FROM families f
        LEFT JOIN refresh_tokens live ON live.family_id = f.id AND live.consumed_at IS NULL
@@ -472,25 +477,116 @@ export const auditQueries = {
   ),
 };
 
+/**
+ * The janitor's statements. Each touches at most `batch` rows and takes them with SKIP LOCKED,
+ * so a pass holds its locks briefly, never waits on a request, and several processes may run
+ * it at once without doing the same work twice.
+ */
 export const janitorQueries = {
   // A sealed successor is only for the grace window; after it, nothing may decrypt it.
-  dropExpiredSeals: plan<{ now: Date }>(
+  dropExpiredSeals: plan<{ now: Date; batch: number }>(
     `UPDATE refresh_tokens SET successor_sealed = NULL
-      WHERE successor_sealed IS NOT NULL AND replay_until <= :now`,
+      WHERE hash IN (SELECT hash FROM refresh_tokens
+                      WHERE successor_sealed IS NOT NULL AND replay_until <= :now
+                      LIMIT :batch FOR UPDATE SKIP LOCKED)`,
+  ),
+  /**
+   * Rotated tokens once their own idle expiry is `retention` behind (`before` = now −
+   * retention) and their grace window is over: unrotated they would have been refused as
+   * expired for that long already. Until then a reuse still revokes the family; after it the
+   * token is simply unknown (invalid_grant). The live token (consumed_at IS NULL) is never
+   * touched. Uses refresh_tokens_consumed_expiry (migration 0007).
+   */
+  pruneConsumed: plan<{ before: Date; now: Date; batch: number }>(
+    `DELETE FROM refresh_tokens WHERE hash IN (
+       SELECT hash FROM refresh_tokens
+        WHERE consumed_at IS NOT NULL AND expires_at <= :before
+          AND (replay_until IS NULL OR replay_until <= :now)
+        LIMIT :batch FOR UPDATE SKIP LOCKED)`,
   ),
   /**
    * Families that can never refresh again (revoked, past absolute expiry, or idle-expired)
    * are deleted with their tokens once the retention period has passed (`before` = now −
    * retention), so reuse of their tokens is still recognised and reported for a while.
+   * One batch of families after `after` (keyset order, so a pass reads each family once);
+   * `last` is where the next batch starts (null: the pass is done).
    */
-  deleteDeadFamilies: plan<{ before: Date }>(
-    `DELETE FROM families f
-      WHERE f.revoked_at <= :before
-         OR f.absolute_expires_at <= :before
-         OR NOT EXISTS (SELECT 1 FROM refresh_tokens t
-                         WHERE t.family_id = f.id AND t.consumed_at IS NULL AND t.expires_at > :before)`,
+  deleteDeadFamilies: plan<{ before: Date; after: string; batch: number }>(
+    `WITH page AS (
+       SELECT id FROM families WHERE id > :after::uuid ORDER BY id LIMIT :batch
+     ), dead AS (
+       SELECT f.id FROM families f
+        WHERE f.id IN (SELECT id FROM page)
+          AND (f.revoked_at <= :before
+               OR f.absolute_expires_at <= :before
+               OR NOT EXISTS (SELECT 1 FROM refresh_tokens t
+                               WHERE t.family_id = f.id AND t.consumed_at IS NULL AND t.expires_at > :before))
+        FOR UPDATE OF f SKIP LOCKED
+     ), gone AS (
+       DELETE FROM families WHERE id IN (SELECT id FROM dead) RETURNING id
+     )
+     SELECT (SELECT id FROM page ORDER BY id DESC LIMIT 1) AS last, (SELECT count(*) FROM gone)::int AS deleted`,
   ),
-  deleteOldAudit: plan<{ before: Date }>("DELETE FROM audit_events WHERE at < :before"),
+};
+
+/** Serialises partition maintenance of audit_events across processes (try-lock: one does it). */
+const AUDIT_PARTITION_LOCK = 0x65766170;
+
+/** The only partition names the janitor will put into DDL (day partitions are UTC days). */
+const PARTITION_NAME = /^audit_events_(p\d{8}|legacy|default)$/;
+
+function partitionName(name: string): string {
+  if (!PARTITION_NAME.test(name)) throw new Error(`not an audit_events partition: ${name}`);
+  return name;
+}
+
+/** A timestamptz literal for partition bounds, which DDL cannot take as a parameter. */
+function boundLiteral(at: Date): string {
+  return `'${at.toISOString()}'`;
+}
+
+/**
+ * audit_events is partitioned by day (migration 0007). Partition DDL takes strong locks on
+ * the parent for an instant; lock_timeout keeps a janitor that cannot get them from queueing
+ * every audit insert behind it (it gives up and tries again next run).
+ */
+export const auditPartitionQueries = {
+  tryLock: plan(`SELECT pg_try_advisory_xact_lock(${AUDIT_PARTITION_LOCK}) AS locked`),
+  lockTimeout: plan("SET LOCAL lock_timeout = '1s'"),
+  /** Every partition with its bounds (null: unbounded or the default), from the catalog. */
+  list: plan(
+    `SELECT c.relname AS name, b = 'DEFAULT' AS is_default,
+            (regexp_match(b, 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz AS from_at,
+            (regexp_match(b, 'TO \\(''([^'']+)''\\)'))[1]::timestamptz AS to_at
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      CROSS JOIN LATERAL pg_get_expr(c.relpartbound, c.oid) AS b
+      WHERE i.inhparent = 'audit_events'::regclass`,
+  ),
+  /** Holds writes to the default partition while rows move out of it. */
+  lockDefault: plan("LOCK TABLE audit_events_default IN EXCLUSIVE MODE"),
+  create: (name: string) =>
+    plan(`CREATE TABLE ${partitionName(name)} (LIKE audit_events INCLUDING DEFAULTS)`)(),
+  /** Rows that landed in the default partition before their day's partition existed. */
+  adoptFromDefault: (name: string, from: Date, to: Date) =>
+    plan<{ from: Date; to: Date }>(
+      `WITH moved AS (DELETE FROM audit_events_default WHERE at >= :from AND at < :to RETURNING *)
+       INSERT INTO ${partitionName(name)} SELECT * FROM moved`,
+    )({ from, to }),
+  attach: (name: string, from: Date, to: Date) =>
+    plan(
+      `ALTER TABLE audit_events ATTACH PARTITION ${partitionName(name)}
+         FOR VALUES FROM (${boundLiteral(from)}) TO (${boundLiteral(to)})`,
+    )(),
+  drop: (name: string) => plan(`DROP TABLE ${partitionName(name)}`)(),
+  /**
+   * Expired rows of a partition that is not one whole day (the default, the legacy one), in
+   * batches: a day partition goes whole instead.
+   */
+  deleteExpiredRows: (name: string, before: Date, batch: number) =>
+    plan<{ before: Date; batch: number }>(
+      `DELETE FROM ${partitionName(name)} WHERE ctid = ANY (ARRAY(
+         SELECT ctid FROM ${partitionName(name)} WHERE at < :before LIMIT :batch FOR UPDATE SKIP LOCKED))`,
+    )({ before, batch }),
 };
 
 export const readinessQueries = {

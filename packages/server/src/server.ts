@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { resolveAdminToken } from "./admin-token.ts";
 import { type Issuer, type IssuerExtension, buildIssuer } from "./app.ts";
 import type { ServerConfig } from "./config.ts";
-import { runJanitor } from "./janitor.ts";
+import { janitorOptions, runJanitor } from "./janitor.ts";
 
 export interface RunningServer {
   issuer: Issuer;
@@ -50,7 +50,7 @@ export async function startServer(
     let timer: NodeJS.Timeout | undefined;
     if (config.janitorInterval > 0) {
       timer = setInterval(() => {
-        runJanitor(db, clock, config.retention).catch((err) =>
+        runJanitor(db, clock, config.retention, janitorOptions(config.storage)).catch((err) =>
           issuer.app.log.warn({ err: { message: String(err?.message) } }, "janitor run failed"),
         );
       }, config.janitorInterval * 1000);

@@ -8,7 +8,9 @@ import {
   type Clock,
   type Database,
   ManualClock,
+  type Migration,
   migrate,
+  migrations,
   openPglite,
   openPostgres,
   systemClock,
@@ -31,11 +33,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database of the given kind. */
-export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
+/** A fresh, migrated database of the given kind (`list`: only these migrations). */
+export async function createTestDatabase(
+  kind: DbKind,
+  list: Migration[] = migrations,
+): Promise<TestDatabase> {
   if (kind === "pglite") {
     const db = await openPglite("memory://");
-    await migrate(db);
+    await migrate(db, list);
     return { db, drop: () => db.close() };
   }
   const name = `evergreen_test_${randomBytes(6).toString("hex")}`;
@@ -46,7 +51,7 @@ export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
   const url = new URL(ADMIN_DATABASE_URL);
   url.pathname = `/${name}`;
   const db = openPostgres(url.toString(), { max: 8 });
-  await migrate(db);
+  await migrate(db, list);
   return {
     db,
     url: url.toString(),

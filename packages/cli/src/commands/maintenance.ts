@@ -48,7 +48,9 @@ export async function keysCommand(config: ServerConfig, args: string[]): Promise
 export async function janitorCommand(config: ServerConfig, args: string[]): Promise<number> {
   const help = `evergreen janitor — delete what can never be used again, once:
   sessions revoked or expired longer than EVERGREEN_RETENTION seconds ago (default 7 days),
-  sealed grace-window successors, retired signing keys past their overlap, audit events > 90 days.
+  rotated refresh tokens whose idle expiry is that long past, sealed grace-window successors,
+  retired signing keys past their overlap, audit partitions older than EVERGREEN_AUDIT_RETENTION
+  (default 90 days); it also creates the coming days' audit partitions.
   "evergreen serve" also runs it every EVERGREEN_JANITOR_INTERVAL seconds (default 600).
 `;
   const parsed = parse(args, { json: { type: "boolean" } }, help);

@@ -11,6 +11,8 @@ export interface SessionSummary {
   created_at: Date;
   last_refreshed_at: Date | null;
   idle_expires_at: Date | null;
+  /** Refreshes with rotation so far (null once the session has no live token). */
+  rotations: number | null;
   absolute_expires_at: Date;
   revoked_at: Date | null;
   revoked_reason: string | null;

@@ -114,6 +114,7 @@ async function refreshOnce(
   const jti = randomUUID();
   const atScope = requested ? formatScope(requested) : null;
   const successor = client.rotate_refresh_tokens ? newOpaqueToken(REFRESH_TOKEN_PREFIX) : undefined;
+  const audit = ctx.config.storage.auditRotations === "all";
   const { rows } = successor
     ? await ctx.db.query<RefreshedRow>(
         tokenQueries.rotate({
@@ -127,6 +128,7 @@ async function refreshOnce(
           requested: requested ?? null,
           at_scope: atScope,
           ip,
+          audit,
         }),
       )
     : await ctx.db.query<RefreshedRow>(
@@ -139,6 +141,7 @@ async function refreshOnce(
           requested: requested ?? null,
           at_scope: atScope,
           ip,
+          audit,
         }),
       );
   const row = rows[0];
