@@ -106,7 +106,10 @@ describe.each(DATABASES)("audit_events partitioned by day on %s", (kind) => {
   it("two janitors at once create each partition once", async () => {
     clock.advance(30 * DAY);
     const reports = await Promise.all([runJanitor(ti.db, clock, DAY), runJanitor(ti.db, clock, DAY)]);
-    expect(reports[0]!.auditPartitionsCreated + reports[1]!.auditPartitionsCreated).toBe(4);
+    // On a busy machine a run may give up on a partition after lock_timeout and leave it to the
+    // next run: so a third run finishes the job, and across all three each is created once.
+    reports.push(await runJanitor(ti.db, clock, DAY));
+    expect(reports.reduce((n, r) => n + r.auditPartitionsCreated, 0)).toBe(4);
     for (let d = 42; d <= 45; d++) expect(await partitions(ti.db)).toContain(dayPartitionName(day(d)));
   });
 });
@@ -128,7 +131,8 @@ describe.each(DATABASES)("migration 0007 converts an existing audit_events in pl
     ] as const) {
       await recordAudit(t.db, { at: at(when), type, detail: { kept: true } });
     }
-    expect(await migrate(t.db)).toEqual([7]);
+    // 0007 and every migration after it
+    expect(await migrate(t.db)).toEqual(migrations.filter((m) => m.version >= 7).map((m) => m.version));
     expect(await partitions(t.db)).toEqual(["audit_events_default", "audit_events_legacy"]);
     expect(await placement(t.db)).toEqual([1, 2, 3].map((id) => ({ id, where: "audit_events_legacy" })));
     const { rows } = await t.db.query<{ type: string; detail: unknown }>(
