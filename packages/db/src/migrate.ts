@@ -3,6 +3,7 @@ import { issuerSchema } from "./migrations/0001_issuer.ts";
 import { credentialsVersionSchema } from "./migrations/0002_credentials_version.ts";
 import { brokerSchema } from "./migrations/0004_broker.ts";
 import { signInSchema } from "./migrations/0005_sign_in.ts";
+import { dpopSchema } from "./migrations/0006_dpop.ts";
 
 export interface Migration {
   version: number;
@@ -16,6 +17,7 @@ export const migrations: Migration[] = [
   { version: 2, name: "credentials_version", sql: credentialsVersionSchema },
   { version: 4, name: "broker", sql: brokerSchema },
   { version: 5, name: "sign_in", sql: signInSchema },
+  { version: 6, name: "dpop", sql: dpopSchema },
 ];
 
 // Any constant works; it only has to be the same in every process that migrates.

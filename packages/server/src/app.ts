@@ -7,6 +7,8 @@ import type { IssuerContext } from "./context.ts";
 import { parseKeyRing } from "./crypto/secret-box.ts";
 import { bearerSecretCheck } from "./bearer-secret.ts";
 import { HashingGate } from "./crypto/hashing-gate.ts";
+import { DpopNonces } from "./dpop/nonce.ts";
+import { MemoryDpopReplayStore, RedisDpopReplayStore } from "./dpop/replay-store.ts";
 import { OutageLog } from "./dependency-outage.ts";
 import { errorHandler } from "./error-handler.ts";
 import { BearerTokenError } from "./errors.ts";
@@ -112,6 +114,9 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
       )
     : new MemoryRateLimitStore();
   if (store instanceof FallbackRateLimitStore) await store.start(REDIS_START_WAIT_MS);
+  const dpopReplay = config.redisUrl
+    ? new RedisDpopReplayStore(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs })
+    : new MemoryDpopReplayStore();
   const ctx: IssuerContext = {
     config,
     db,
@@ -134,6 +139,8 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
         return key.publicKey;
       },
     }),
+    // Every process holding the same encryption key issues and accepts the same nonces.
+    dpop: { replay: dpopReplay, nonces: new DpopNonces(ring.current.key, clock) },
   };
 
   registerFormParser(app);
@@ -173,6 +180,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     async close() {
       await app.close();
       await ctx.limiter.close();
+      await ctx.dpop.replay.close?.();
     },
   };
 }

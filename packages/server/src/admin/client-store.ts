@@ -28,6 +28,7 @@ export interface ClientInput {
   max_sessions_per_user?: unknown;
   skip_consent?: unknown;
   refresh_token_policy?: unknown;
+  dpop_bound_access_tokens?: unknown;
 }
 
 const bad = (msg: string) => new AdminApiError("invalid_request", msg);
@@ -81,6 +82,7 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
     max_sessions_per_user: pick("max_sessions_per_user"),
     skip_consent: pick("skip_consent"),
     refresh_token_policy: pick("refresh_token_policy"),
+    dpop_bound_access_tokens: pick("dpop_bound_access_tokens"),
   };
 }
 
@@ -128,6 +130,7 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
     max_sessions_per_user: CLIENT_DEFAULTS.max_sessions_per_user,
     skip_consent: false,
     refresh_token_policy: "always",
+    dpop_bound_access_tokens: false,
   });
   const secret = v.token_endpoint_auth_method === "none" ? undefined : newSecret();
   try {

@@ -226,6 +226,7 @@ async function proceed(
       now,
       expires_at: new Date(now.getTime() + CODE_TTL_SECONDS * 1000),
       credentials_version: session.credentialsVersion,
+      dpop_jkt: ar.dpopJkt ?? null,
     }),
   );
   return reply

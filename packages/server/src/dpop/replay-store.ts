@@ -1,0 +1,103 @@
+import { createHash } from "node:crypto";
+import { Redis } from "ioredis";
+
+/**
+ * Remembers DPoP proof `jti`s for as long as a proof could be accepted (RFC 9449 §11.1).
+ * `use` answers true the first time a key is seen before `expiresAtMs`, false after.
+ */
+export interface DpopReplayStore {
+  use(key: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
+  close?(): Promise<void>;
+}
+
+const digest = (key: string) => createHash("sha256").update(key).digest("base64url");
+
+/**
+ * One process's memory. Bounded: when full, expired entries are dropped first, then the
+ * oldest. Entries all live about as long (the window), so the oldest is also the first to
+ * expire; evicting one still inside its window would re-admit that proof, which needs more than
+ * `maxEntries` fresh proofs within one window — size the bound above the expected rate.
+ */
+export class MemoryDpopReplayStore implements DpopReplayStore {
+  readonly #seen = new Map<string, number>();
+  readonly #max: number;
+  constructor(maxEntries = 100_000) {
+    this.#max = maxEntries;
+  }
+
+  async use(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    const k = digest(key);
+    const until = this.#seen.get(k);
+    if (until !== undefined && until > nowMs) return false;
+    if (this.#seen.size >= this.#max) this.#evict(nowMs);
+    this.#seen.delete(k);
+    this.#seen.set(k, expiresAtMs);
+    return true;
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  #evict(nowMs: number): void {
+    for (const [k, until] of this.#seen) if (until <= nowMs) this.#seen.delete(k);
+    while (this.#seen.size >= this.#max) {
+      const oldest = this.#seen.keys().next().value;
+      if (oldest === undefined) break;
+      this.#seen.delete(oldest);
+    }
+  }
+}
+
+/**
+ * Shared by every process on the same Redis: `SET NX PX`, one round trip. When Redis does not
+ * answer in time, the proof is checked against this process's memory instead (a replay to
+ * another process during an outage is the price of staying up, as with the rate limits).
+ */
+export class RedisDpopReplayStore implements DpopReplayStore {
+  readonly #redis: Redis;
+  readonly #fallback = new MemoryDpopReplayStore();
+  readonly #timeoutMs: number;
+  readonly #onFallback: ((err: unknown) => void) | undefined;
+  constructor(
+    url: string,
+    options: { commandTimeoutMs?: number; prefix?: string; onFallback?: (err: unknown) => void } = {},
+  ) {
+    this.#timeoutMs = options.commandTimeoutMs ?? 100;
+    this.#onFallback = options.onFallback;
+    this.#redis = new Redis(url, {
+      keyPrefix: options.prefix ?? "evergreen:dpop:",
+      commandTimeout: Math.max(this.#timeoutMs * 10, 1_000),
+      connectTimeout: 2_000,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+    });
+    this.#redis.on("error", () => {});
+  }
+
+  async use(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    const ttl = Math.max(expiresAtMs - nowMs, 1);
+    // The memory copy makes a replay to this same process refused even if Redis lost the key.
+    const local = await this.#fallback.use(key, expiresAtMs, nowMs);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answer = await Promise.race([
+        this.#redis.set(digest(key), "1", "PX", ttl, "NX"),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("Redis did not answer in time")), this.#timeoutMs);
+        }),
+      ]);
+      return answer === "OK" && local;
+    } catch (err) {
+      this.#onFallback?.(err);
+      return local;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+  }
+}
