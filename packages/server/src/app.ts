@@ -113,10 +113,13 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
         metrics.rateLimitStoreFallback,
       )
     : new MemoryRateLimitStore();
-  if (store instanceof FallbackRateLimitStore) await store.start(REDIS_START_WAIT_MS);
   const dpopReplay = config.redisUrl
     ? new RedisDpopReplayStore(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs })
     : new MemoryDpopReplayStore();
+  await Promise.all([
+    store instanceof FallbackRateLimitStore ? store.start(REDIS_START_WAIT_MS) : undefined,
+    dpopReplay instanceof RedisDpopReplayStore ? dpopReplay.waitConnected(REDIS_START_WAIT_MS) : undefined,
+  ]);
   const ctx: IssuerContext = {
     config,
     db,

@@ -76,6 +76,21 @@ export class RedisDpopReplayStore implements DpopReplayStore {
     this.#redis.on("error", () => {});
   }
 
+  /** Resolves once connected, or after `timeoutMs` (true when connected). */
+  async waitConnected(timeoutMs: number): Promise<boolean> {
+    if (this.#redis.status === "ready") return true;
+    let timer: NodeJS.Timeout | undefined;
+    let onReady: (() => void) | undefined;
+    const connected = await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      this.#redis.once("ready", onReady);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    clearTimeout(timer);
+    if (onReady) this.#redis.off("ready", onReady);
+    return connected;
+  }
+
   async use(key: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
     const ttl = Math.max(expiresAtMs - nowMs, 1);
     // The memory copy makes a replay to this same process refused even if Redis lost the key.
