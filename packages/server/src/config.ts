@@ -196,7 +196,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       keepAlive: seconds(env.EVERGREEN_KEEP_ALIVE_TIMEOUT, 5),
     },
     dpop: {
-      requireNonce: ["1", "true", "on"].includes((env.EVERGREEN_DPOP_REQUIRE_NONCE ?? "").trim().toLowerCase()),
+      requireNonce: ["1", "true", "on"].includes(
+        (env.EVERGREEN_DPOP_REQUIRE_NONCE ?? "").trim().toLowerCase(),
+      ),
       windowSeconds: Math.min(Math.max(int(env.EVERGREEN_DPOP_PROOF_WINDOW, 60), 1), 600),
     },
   };

@@ -106,7 +106,12 @@ export class BearerTokenError extends Error {
   readonly scheme: "Bearer" | "DPoP";
   readonly algs: readonly string[] | undefined;
   readonly headers: Record<string, string>;
-  constructor(error: BearerErrorCode | null, description: string, scope?: string, options: ChallengeOptions = {}) {
+  constructor(
+    error: BearerErrorCode | null,
+    description: string,
+    scope?: string,
+    options: ChallengeOptions = {},
+  ) {
     super(description);
     this.name = "BearerTokenError";
     this.error = error;

@@ -13,7 +13,14 @@ import {
 } from "../src/guard/index.ts";
 import { type DpopKey, type ProofOptions, dpopKey, makeProof, rawRequest } from "./dpop-keys.ts";
 import { DATABASES, ManualClock, type TestIssuer, freePort, startTestIssuer } from "./harness.ts";
-import { type HttpResult, type TestClient, type TestUser, createClient, createUser, postForm } from "./helpers.ts";
+import {
+  type HttpResult,
+  type TestClient,
+  type TestUser,
+  createClient,
+  createUser,
+  postForm,
+} from "./helpers.ts";
 
 async function get(url: string, headers: Record<string, string>, method = "GET"): Promise<HttpResult> {
   const res = await fetch(url, { method, headers });
@@ -57,7 +64,11 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
     rs.get("/items", { preHandler: requireAccessToken(verify, { dpop }) }, reply);
     rs.post("/items", { preHandler: requireAccessToken(verify, { dpop }) }, reply);
     rs.get("/admin", { preHandler: requireAccessToken(verify, { dpop, scopes: ["admin"] }) }, reply);
-    rs.get("/strict", { preHandler: requireAccessToken(verify, { dpop: { ...dpop, required: true } }) }, reply);
+    rs.get(
+      "/strict",
+      { preHandler: requireAccessToken(verify, { dpop: { ...dpop, required: true } }) },
+      reply,
+    );
     rs.get(
       "/nonce",
       { preHandler: requireAccessToken(verify, { dpop: { ...dpop, nonces: rsNonces, requireNonce: true } }) },
@@ -107,7 +118,11 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
     const res = await get(`${rsUrl}/items?page=2`, await dpopHeaders(proofFor(key, "/items")));
     expect(res.status, res.text).toBe(200);
     expect(res.body.sub).toBe(user.id);
-    const post = await get(`${rsUrl}/items`, await dpopHeaders(proofFor(key, "/items", { htm: "POST" })), "POST");
+    const post = await get(
+      `${rsUrl}/items`,
+      await dpopHeaders(proofFor(key, "/items", { htm: "POST" })),
+      "POST",
+    );
     expect(post.status, post.text).toBe(200);
   });
 
@@ -124,7 +139,10 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
     expect((await get(`${rsUrl}/legacy`, { authorization: `Bearer ${bearer}` })).status).toBe(200);
     expectDpopError(await get(`${rsUrl}/strict`, { authorization: `Bearer ${bearer}` }), "invalid_token");
     // A bearer token is not bound: presenting it as DPoP proves nothing.
-    const res = await get(`${rsUrl}/items`, await dpopHeaders(proofFor(key, "/items", { accessToken: bearer }), bearer));
+    const res = await get(
+      `${rsUrl}/items`,
+      await dpopHeaders(proofFor(key, "/items", { accessToken: bearer }), bearer),
+    );
     expectDpopError(res, "invalid_token");
   });
 
@@ -136,7 +154,12 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
       "no ath": proofFor(key, "/items", { accessToken: undefined }),
       "htm POST on a GET": proofFor(key, "/items", { htm: "POST" }),
       "htu of another path": proofFor(key, "/legacy"),
-      "htu of the issuer": makeProof(key, { htu: `${ti.url}/items`, htm: "GET", accessToken: bound, now: clock.now() }),
+      "htu of the issuer": makeProof(key, {
+        htu: `${ti.url}/items`,
+        htm: "GET",
+        accessToken: bound,
+        now: clock.now(),
+      }),
       "iat too old": proofFor(key, "/items", { iat: now - 120 }),
       "wrong typ": proofFor(key, "/items", { typ: "jwt" }),
     };
@@ -158,7 +181,9 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
     expect((await get(`${rsUrl}/items`, await dpopHeaders(p))).status).toBe(200);
     expectDpopError(await get(`${rsUrl}/items`, await dpopHeaders(p)), "invalid_dpop_proof");
     const q = await proofFor(key, "/items");
-    const burst = await Promise.all(Array.from({ length: 6 }, async () => get(`${rsUrl}/items`, await dpopHeaders(q))));
+    const burst = await Promise.all(
+      Array.from({ length: 6 }, async () => get(`${rsUrl}/items`, await dpopHeaders(q))),
+    );
     expect(burst.filter((r) => r.status === 200)).toHaveLength(1);
   });
 
@@ -183,14 +208,22 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
     const retry = await get(`${rsUrl}/nonce`, await dpopHeaders(proofFor(key, "/nonce", { nonce })));
     expect(retry.status, retry.text).toBe(200);
     expect(retry.headers.get("dpop-nonce")).toBeTruthy();
-    const forged = await get(`${rsUrl}/nonce`, await dpopHeaders(proofFor(key, "/nonce", { nonce: nonces().issue().replace(/.$/, "A") })));
+    const forged = await get(
+      `${rsUrl}/nonce`,
+      await dpopHeaders(proofFor(key, "/nonce", { nonce: nonces().issue().replace(/.$/, "A") })),
+    );
     expectDpopError(forged, "use_dpop_nonce");
   });
 
   it("/userinfo takes the bound token as DPoP with a proof, and refuses it as Bearer", async () => {
     const ok = await get(`${ti.url}/userinfo`, {
       authorization: `DPoP ${bound}`,
-      dpop: await makeProof(key, { htu: `${ti.url}/userinfo`, htm: "GET", accessToken: bound, now: clock.now() }),
+      dpop: await makeProof(key, {
+        htu: `${ti.url}/userinfo`,
+        htm: "GET",
+        accessToken: bound,
+        now: clock.now(),
+      }),
     });
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.sub).toBe(user.id);
@@ -200,7 +233,12 @@ describe.each(DATABASES)("DPoP at a guarded resource on %s", (kind) => {
     expect(asBearer.body.error).toBe("invalid_token");
     const wrongKey = await get(`${ti.url}/userinfo`, {
       authorization: `DPoP ${bound}`,
-      dpop: await makeProof(other, { htu: `${ti.url}/userinfo`, htm: "GET", accessToken: bound, now: clock.now() }),
+      dpop: await makeProof(other, {
+        htu: `${ti.url}/userinfo`,
+        htm: "GET",
+        accessToken: bound,
+        now: clock.now(),
+      }),
     });
     expectDpopError(wrongKey, "invalid_dpop_proof");
   });

@@ -11,7 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DpopNonces, createAccessTokenVerifier, requireAccessToken } from "../src/guard/index.ts";
 import { CookieJar, browse, codeClientBody, hiddenField } from "./browser-flow.ts";
 import { DATABASES, type TestIssuer, freePort, startTestIssuer } from "./harness.ts";
-import { type TestClient, type TestUser, createClient, createUser, decodeJwt, family, familyOf } from "./helpers.ts";
+import {
+  type TestClient,
+  type TestUser,
+  createClient,
+  createUser,
+  decodeJwt,
+  family,
+  familyOf,
+} from "./helpers.ts";
 
 const REGISTERED = "http://127.0.0.1/callback";
 const CALLBACK = "http://127.0.0.1:49153/callback";
@@ -147,10 +155,17 @@ describe.each(DATABASES)("DPoP interop with oauth4webapi and openid-client on %s
     expect(info.sub).toBe(user.id);
 
     const resource = await withNonceRetry(() =>
-      oauth.protectedResourceRequest(rotated.access_token, "GET", new URL(`${rsUrl}/items`), undefined, undefined, {
-        ...opts,
-        DPoP,
-      }),
+      oauth.protectedResourceRequest(
+        rotated.access_token,
+        "GET",
+        new URL(`${rsUrl}/items`),
+        undefined,
+        undefined,
+        {
+          ...opts,
+          DPoP,
+        },
+      ),
     );
     expect(resource.value.status).toBe(200);
     expect(await resource.value.json()).toEqual({ sub: user.id, items: ["a"] });
@@ -201,9 +216,17 @@ describe.each(DATABASES)("DPoP interop with oauth4webapi and openid-client on %s
     expect(info.preferred_username).toBe(user.username);
 
     const res = await client
-      .fetchProtectedResource(config, refreshed.access_token, new URL(`${rsUrl}/items`), "GET", undefined, undefined, {
-        DPoP,
-      })
+      .fetchProtectedResource(
+        config,
+        refreshed.access_token,
+        new URL(`${rsUrl}/items`),
+        "GET",
+        undefined,
+        undefined,
+        {
+          DPoP,
+        },
+      )
       .catch(async (err) => {
         if (!oauth.isDPoPNonceError(err)) throw err;
         return client.fetchProtectedResource(

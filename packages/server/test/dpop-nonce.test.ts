@@ -7,7 +7,14 @@ import { DPOP_NONCE_PERIOD_SECONDS, DpopNonces } from "../src/dpop/nonce.ts";
 import { MemoryDpopReplayStore, RedisDpopReplayStore } from "../src/dpop/replay-store.ts";
 import { type DpopKey, dpopKey, makeProof } from "./dpop-keys.ts";
 import { ManualClock, type TestIssuer, createTestDatabase, startTestIssuer } from "./harness.ts";
-import { type TestClient, type TestUser, createClient, createUser, expectOAuthError, postForm } from "./helpers.ts";
+import {
+  type TestClient,
+  type TestUser,
+  createClient,
+  createUser,
+  expectOAuthError,
+  postForm,
+} from "./helpers.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 

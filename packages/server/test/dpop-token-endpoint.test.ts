@@ -62,7 +62,9 @@ describe.each(DATABASES)("DPoP at the token endpoint on %s", (kind) => {
     expect(res.headers.get("cache-control")).toBe("no-store");
     expect(decodeJwt(res.body.access_token).payload.cnf).toEqual({ jkt: key.jkt });
     const fam = await familyOf(ti.db, res.body.refresh_token);
-    const { rows } = await ti.db.query<{ dpop_jkt: string }>("SELECT dpop_jkt FROM families WHERE id = $1", [fam]);
+    const { rows } = await ti.db.query<{ dpop_jkt: string }>("SELECT dpop_jkt FROM families WHERE id = $1", [
+      fam,
+    ]);
     expect(rows[0]!.dpop_jkt).toBe(key.jkt);
 
     // Without a proof: a Bearer token, no binding, no nonce.
@@ -120,9 +122,7 @@ describe.each(DATABASES)("DPoP at the token endpoint on %s", (kind) => {
   it("concurrent refreshes with the right and a wrong key: the right ones share one successor, the wrong ones change nothing", async () => {
     const first = (await passwordLogin(app, proof(key))).body;
     const fam = await familyOf(ti.db, first.refresh_token);
-    const proofs = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => proof(i % 2 === 0 ? key : other)),
-    );
+    const proofs = await Promise.all(Array.from({ length: 8 }, (_, i) => proof(i % 2 === 0 ? key : other)));
     const results = await Promise.all(proofs.map((p) => refreshWith(app, first.refresh_token, p)));
     const good = results.filter((_, i) => i % 2 === 0);
     const bad = results.filter((_, i) => i % 2 === 1);
@@ -187,7 +187,11 @@ describe.each(DATABASES)("DPoP at the token endpoint on %s", (kind) => {
     const { SignJWT } = await import("jose");
     const secret = new Uint8Array(32).fill(7);
     const hs = await new SignJWT({ htm: "POST", htu: `${ti.url}/token`, iat: now, jti: "hs" })
-      .setProtectedHeader({ alg: "HS256", typ: "dpop+jwt", jwk: { kty: "oct", k: Buffer.from(secret).toString("base64url") } })
+      .setProtectedHeader({
+        alg: "HS256",
+        typ: "dpop+jwt",
+        jwk: { kty: "oct", k: Buffer.from(secret).toString("base64url") },
+      })
       .sign(secret);
     expectOAuthError(await passwordLogin(app, hs), 400, "invalid_dpop_proof");
 
@@ -203,10 +207,15 @@ describe.each(DATABASES)("DPoP at the token endpoint on %s", (kind) => {
       password: user.password,
       client_id: app.client_id,
     });
-    const res = await rawRequest(`${ti.url}/token`, "POST", {
-      "content-type": "application/x-www-form-urlencoded",
-      dpop: [await proof(key), await proof(key)],
-    }, body);
+    const res = await rawRequest(
+      `${ti.url}/token`,
+      "POST",
+      {
+        "content-type": "application/x-www-form-urlencoded",
+        dpop: [await proof(key), await proof(key)],
+      },
+      body,
+    );
     expect(res.status, res.text).toBe(400);
     expect(res.body.error).toBe("invalid_dpop_proof");
   });
@@ -229,7 +238,10 @@ describe.each(DATABASES)("DPoP at the token endpoint on %s", (kind) => {
     const res = await passwordLogin(conf, proof(key));
     expect(res.body.token_type).toBe("DPoP");
     const fam = await familyOf(ti.db, res.body.refresh_token);
-    const { rows } = await ti.db.query<{ dpop_jkt: string | null }>("SELECT dpop_jkt FROM families WHERE id = $1", [fam]);
+    const { rows } = await ti.db.query<{ dpop_jkt: string | null }>(
+      "SELECT dpop_jkt FROM families WHERE id = $1",
+      [fam],
+    );
     expect(rows[0]!.dpop_jkt).toBeNull();
     const plain = await refreshWith(conf, res.body.refresh_token);
     expect(plain.status, plain.text).toBe(200);
@@ -253,10 +265,14 @@ describe.each(DATABASES)("DPoP at the token endpoint on %s", (kind) => {
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.token_type).toBe("DPoP");
 
-    const bad = await ti.admin("PATCH", `/admin/clients/${strict.client_id}`, { dpop_bound_access_tokens: "yes" });
+    const bad = await ti.admin("PATCH", `/admin/clients/${strict.client_id}`, {
+      dpop_bound_access_tokens: "yes",
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error_description).toBe("dpop_bound_access_tokens must be a boolean");
-    const off = await ti.admin("PATCH", `/admin/clients/${strict.client_id}`, { dpop_bound_access_tokens: false });
+    const off = await ti.admin("PATCH", `/admin/clients/${strict.client_id}`, {
+      dpop_bound_access_tokens: false,
+    });
     expect(off.body.dpop_bound_access_tokens).toBe(false);
   });
 

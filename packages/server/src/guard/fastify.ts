@@ -2,7 +2,12 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from "f
 import { DPOP_ALGORITHMS } from "../dpop/proof.ts";
 import { BearerTokenError } from "../errors.ts";
 import { type DpopOptions, createRequestAuthenticator } from "./request.ts";
-import { type AccessTokenPayload, type AccessTokenVerifier, type TokenVerifier, hasScopes } from "./verify.ts";
+import {
+  type AccessTokenPayload,
+  type AccessTokenVerifier,
+  type TokenVerifier,
+  hasScopes,
+} from "./verify.ts";
 
 declare module "fastify" {
   interface FastifyRequest {

@@ -81,7 +81,8 @@ export function createRequestAuthenticator(
     const token = match[2]!;
 
     if (scheme === "Bearer") {
-      if (dpop?.required) throw dpopError("invalid_token", "this resource requires a DPoP-bound access token");
+      if (dpop?.required)
+        throw dpopError("invalid_token", "this resource requires a DPoP-bound access token");
       const payload = await verify(token);
       if (payload.cnf?.jkt) {
         throw new BearerTokenError(
@@ -126,10 +127,14 @@ export function createRequestAuthenticator(
         requireNonce: d.requireNonce,
       });
       if (verified.jkt !== payload.cnf.jkt) {
-        throw new DpopProofError("invalid_dpop_proof", "the DPoP proof's key is not the one the token is bound to");
+        throw new DpopProofError(
+          "invalid_dpop_proof",
+          "the DPoP proof's key is not the one the token is bound to",
+        );
       }
     } catch (err) {
-      if (err instanceof DpopProofError) throw dpopError(err.error, err.description, err.error === "use_dpop_nonce");
+      if (err instanceof DpopProofError)
+        throw dpopError(err.error, err.description, err.error === "use_dpop_nonce");
       throw err;
     }
     return { payload, scheme };

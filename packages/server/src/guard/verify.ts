@@ -78,7 +78,10 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
       const payload = await verifyToken(bearerToken(authorization));
       // A DPoP-bound token is worthless without its proof, which a header alone cannot carry.
       if (payload.cnf?.jkt) {
-        throw new BearerTokenError("invalid_token", "a DPoP-bound access token must be presented with a proof");
+        throw new BearerTokenError(
+          "invalid_token",
+          "a DPoP-bound access token must be presented with a proof",
+        );
       }
       return payload;
     },

@@ -33,11 +33,17 @@ export function accessTokenHash(accessToken: string, alg: SigningKey["alg"]): st
 }
 
 /** The user claims an ID token releases for a granted scope (`profile`, `email`). */
-export async function releasedClaims(ctx: IssuerContext, userId: string, scope: string): Promise<Record<string, string>> {
+export async function releasedClaims(
+  ctx: IssuerContext,
+  userId: string,
+  scope: string,
+): Promise<Record<string, string>> {
   const scopes = scope.split(" ");
   const claims: Record<string, string> = {};
   if (!scopes.includes("profile") && !scopes.includes("email")) return claims;
-  const { rows } = await ctx.db.query<{ username: string; email: string | null }>(userQueries.byId({ id: userId }));
+  const { rows } = await ctx.db.query<{ username: string; email: string | null }>(
+    userQueries.byId({ id: userId }),
+  );
   const user = rows[0];
   if (scopes.includes("profile") && user) claims.preferred_username = user.username;
   if (scopes.includes("email") && user?.email) claims.email = user.email;

@@ -44,7 +44,15 @@ export async function startSession(
   if (!issuesRefreshToken(client, scope)) {
     const at = accessTokenFor(
       ctx,
-      { sub: userId, clientId: client.client_id, scope, jti, issuedAt: now, expiresAt: accessExpiresAt, jkt: atJkt },
+      {
+        sub: userId,
+        clientId: client.client_id,
+        scope,
+        jti,
+        issuedAt: now,
+        expiresAt: accessExpiresAt,
+        jkt: atJkt,
+      },
       key,
     );
     return tokenResponse(now, at, accessExpiresAt, scope, undefined, atJkt);
