@@ -218,7 +218,8 @@ const rotate = plan<RefreshParams & { successor_hash: Buffer; successor_sealed: 
         AND c.rotate_refresh_tokens AND ${CREDENTIALS_CURRENT}
         AND ${REQUESTED_WITHIN} AND ${DPOP_KEY_MATCHES}
      RETURNING t.family_id, t.generation, f.user_id, ${NARROWED_SCOPE} AS scope, f.scope AS stored_scope,
-               f.absolute_expires_at, c.access_token_ttl, c.refresh_token_idle_ttl, f.auth_time, f.login_session_id
+               f.absolute_expires_at, c.access_token_ttl, c.refresh_token_idle_ttl, f.auth_time, f.login_session_id,
+               u.username, u.email
    ), narrowed AS (
      UPDATE families SET scope = consumed.scope
        FROM consumed WHERE families.id = consumed.family_id AND consumed.scope <> consumed.stored_scope
@@ -234,7 +235,8 @@ const rotate = plan<RefreshParams & { successor_hash: Buffer; successor_sealed: 
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
      SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM consumed
    )
-   SELECT c.family_id, c.user_id, c.scope, s.expires_at, s.at_expires_at, c.auth_time, c.login_session_id
+   SELECT c.family_id, c.user_id, c.scope, s.expires_at, s.at_expires_at, c.auth_time, c.login_session_id,
+          c.username, c.email
      FROM consumed c, successor s`,
   "rotate_refresh_token",
 );
@@ -256,7 +258,7 @@ const slide = plan<RefreshParams>(
         AND NOT c.rotate_refresh_tokens AND ${CREDENTIALS_CURRENT}
         AND ${REQUESTED_WITHIN} AND ${DPOP_KEY_MATCHES}
      RETURNING t.family_id, f.user_id, ${NARROWED_SCOPE} AS scope, f.scope AS stored_scope,
-               t.expires_at, t.at_expires_at, f.auth_time, f.login_session_id
+               t.expires_at, t.at_expires_at, f.auth_time, f.login_session_id, u.username, u.email
    ), narrowed AS (
      UPDATE families SET scope = used.scope
        FROM used WHERE families.id = used.family_id AND used.scope <> used.stored_scope
@@ -264,7 +266,8 @@ const slide = plan<RefreshParams>(
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
      SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM used
    )
-   SELECT family_id, user_id, scope, expires_at, at_expires_at, auth_time, login_session_id FROM used`,
+   SELECT family_id, user_id, scope, expires_at, at_expires_at, auth_time, login_session_id, username, email
+     FROM used`,
   "slide_refresh_token",
 );
 
@@ -278,7 +281,7 @@ const inspect = plan<{ hash: Buffer }>(
           t.successor_sealed, t.replay_until,
           f.user_id, f.client_id, ${NARROWED_SCOPE} AS scope, f.revoked_at, f.revoked_reason,
           f.absolute_expires_at, COALESCE(${CREDENTIALS_CURRENT}, false) AS credentials_current,
-          c.scope AS client_scope, f.dpop_jkt, f.auth_time, f.login_session_id,
+          c.scope AS client_scope, f.dpop_jkt, f.auth_time, f.login_session_id, u.username, u.email,
           s.created_at AS s_created_at, s.expires_at AS s_expires_at, s.at_jti AS s_at_jti,
           s.at_kid AS s_at_kid, s.at_expires_at AS s_at_expires_at, s.at_scope AS s_at_scope,
           s.at_jkt AS s_at_jkt

@@ -5,7 +5,7 @@ import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import { digestsEqual, sha256, tokenId } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
 import { type FormParams, requiredParam } from "../form-body.ts";
-import { codeQueries, tokenQueries } from "../queries.ts";
+import { codeQueries, tokenQueries, userQueries } from "../queries.ts";
 import { releasedClaims, signIdToken } from "../tokens/id-token.ts";
 import { startSession } from "../tokens/session.ts";
 import type { TokenResponse } from "../tokens/token-response.ts";
@@ -93,7 +93,10 @@ export async function authorizationCodeGrant(
   }
 
   if (row.scope.split(" ").includes("openid")) {
-    const claims = await releasedClaims(ctx, row.user_id, row.scope);
+    const user = await ctx.db.query<{ username: string; email: string | null }>(
+      userQueries.byId({ id: row.user_id }),
+    );
+    const claims = releasedClaims(row.scope, user.rows[0]);
     response.id_token = await signIdToken(ctx, {
       sub: row.user_id,
       clientId: client.client_id,

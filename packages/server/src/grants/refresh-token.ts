@@ -26,6 +26,8 @@ interface RefreshedRow {
   at_expires_at: Date;
   auth_time: Date | null;
   login_session_id: string | null;
+  username: string;
+  email: string | null;
 }
 
 interface InspectedRow {
@@ -50,6 +52,8 @@ interface InspectedRow {
   dpop_jkt: string | null;
   auth_time: Date | null;
   login_session_id: string | null;
+  username: string | null;
+  email: string | null;
   s_created_at: Date | null;
   s_expires_at: Date | null;
   s_at_jti: string | null;
@@ -184,6 +188,7 @@ async function refreshOnce(
     scope,
     authTime: row.auth_time,
     loginSessionId: row.login_session_id,
+    user: row,
   });
 }
 
@@ -196,7 +201,13 @@ async function withIdToken(
   ctx: IssuerContext,
   client: Client,
   response: TokenResponse,
-  login: { userId: string; scope: string; authTime: Date | null; loginSessionId: string | null },
+  login: {
+    userId: string;
+    scope: string;
+    authTime: Date | null;
+    loginSessionId: string | null;
+    user: { username: string | null; email: string | null };
+  },
 ): Promise<TokenResponse> {
   if (!login.authTime || !login.scope.split(" ").includes("openid")) return response;
   response.id_token = await signIdToken(ctx, {
@@ -205,7 +216,7 @@ async function withIdToken(
     sid: login.loginSessionId ?? undefined,
     authTime: login.authTime,
     accessToken: response.access_token,
-    claims: await releasedClaims(ctx, login.userId, login.scope),
+    claims: releasedClaims(login.scope, login.user),
   });
   return response;
 }
@@ -314,6 +325,7 @@ async function replayWithinGrace(
     scope,
     authTime: t.auth_time,
     loginSessionId: t.login_session_id,
+    user: t,
   });
 }
 

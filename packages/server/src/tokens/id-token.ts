@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { SignJWT } from "jose";
 import type { IssuerContext } from "../context.ts";
 import type { SigningKey } from "../keys/signing-keys.ts";
-import { userQueries } from "../queries.ts";
 
 export interface IdTokenFacts {
   sub: string;
@@ -33,19 +32,13 @@ export function accessTokenHash(accessToken: string, alg: SigningKey["alg"]): st
 }
 
 /** The user claims an ID token releases for a granted scope (`profile`, `email`). */
-export async function releasedClaims(
-  ctx: IssuerContext,
-  userId: string,
+export function releasedClaims(
   scope: string,
-): Promise<Record<string, string>> {
+  user: { username: string | null; email: string | null } | undefined,
+): Record<string, string> {
   const scopes = scope.split(" ");
   const claims: Record<string, string> = {};
-  if (!scopes.includes("profile") && !scopes.includes("email")) return claims;
-  const { rows } = await ctx.db.query<{ username: string; email: string | null }>(
-    userQueries.byId({ id: userId }),
-  );
-  const user = rows[0];
-  if (scopes.includes("profile") && user) claims.preferred_username = user.username;
+  if (scopes.includes("profile") && user?.username) claims.preferred_username = user.username;
   if (scopes.includes("email") && user?.email) claims.email = user.email;
   return claims;
 }
