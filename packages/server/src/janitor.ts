@@ -1,5 +1,12 @@
 import type { Clock, Database } from "@evergreen/db";
-import { codeQueries, deviceQueries, janitorQueries, keyQueries, loginSessionQueries } from "./queries.ts";
+import {
+  codeQueries,
+  deviceQueries,
+  janitorQueries,
+  keyQueries,
+  loginSessionQueries,
+  pushedRequestQueries,
+} from "./queries.ts";
 
 export interface JanitorReport {
   sealsDropped: number;
@@ -33,6 +40,7 @@ export async function runJanitor(
   );
   const codes = await db.query(codeQueries.deleteOld({ before }));
   await db.query(deviceQueries.deleteOld({ before }));
+  await db.query(pushedRequestQueries.deleteExpired({ now }));
   const loginSessions = await db.query(loginSessionQueries.deleteDead({ before }));
   return {
     codesDeleted: codes.rowCount,

@@ -526,6 +526,19 @@ export const codeQueries = {
   deleteOld: plan<{ before: Date }>("DELETE FROM authorization_codes WHERE expires_at < :before"),
 };
 
+export const pushedRequestQueries = {
+  insert: plan<{ hash: Buffer; client_id: string; query: string; expires_at: Date }>(
+    `INSERT INTO pushed_authorization_requests (hash, client_id, query, expires_at)
+     VALUES (:hash, :client_id, :query, :expires_at)`,
+  ),
+  /** A pushed request of this client, while it lives. */
+  get: plan<{ hash: Buffer; client_id: string; now: Date }>(
+    `SELECT query FROM pushed_authorization_requests
+      WHERE hash = :hash AND client_id = :client_id AND expires_at > :now`,
+  ),
+  deleteExpired: plan<{ now: Date }>("DELETE FROM pushed_authorization_requests WHERE expires_at <= :now"),
+};
+
 export const deviceQueries = {
   insert: plan<{
     hash: Buffer;

@@ -5,7 +5,8 @@
  * grace-window replay reproduces the same token. Families opened by a browser sign-in keep the
  * login session and its `auth_time` for the ID token a refresh returns (OIDC Core §12.2).
  * Clients may require DPoP (`dpop_bound_access_tokens`, RFC 9449 §5.2); an authorization code
- * may be bound to a key at /authorize (`dpop_jkt`, RFC 9449 §10).
+ * may be bound to a key at /authorize (`dpop_jkt`, RFC 9449 §10). Pushed authorization requests
+ * (RFC 9126) keep the validated query under the hash of their `request_uri` for a minute.
  */
 export const dpopSchema = `
 ALTER TABLE clients ADD COLUMN dpop_bound_access_tokens boolean NOT NULL DEFAULT false;
@@ -15,4 +16,12 @@ ALTER TABLE families ADD COLUMN login_session_id uuid REFERENCES login_sessions(
 CREATE INDEX families_login_session ON families (login_session_id);
 ALTER TABLE refresh_tokens ADD COLUMN at_jkt text;
 ALTER TABLE authorization_codes ADD COLUMN dpop_jkt text;
+
+CREATE TABLE pushed_authorization_requests (
+  hash bytea PRIMARY KEY,
+  client_id text NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+  query text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX pushed_authorization_requests_expires ON pushed_authorization_requests (expires_at);
 `;

@@ -7,6 +7,7 @@ import {
   parseAuthorizationRequest,
   redirectWith,
 } from "../authorize/request.ts";
+import { expandPushedRequest } from "../authorize/pushed-request.ts";
 import type { IssuerContext } from "../context.ts";
 import { sha256 } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
@@ -46,7 +47,7 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
   app.get("/authorize", async (req, reply) => {
     const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "";
     return handle(ctx, reply, async () => {
-      const ar = await parseAuthorizationRequest(query, ctx.clients);
+      const ar = await parseAuthorizationRequest(await expandPushedRequest(ctx, query), ctx.clients);
       return proceed(ctx, req, reply, ar, await currentLoginSession(ctx, req), {});
     });
   });

@@ -17,6 +17,8 @@ export async function discoveryRoutes(app: FastifyInstance, opts: { ctx: IssuerC
     userinfo_endpoint: `${iss}/userinfo`,
     end_session_endpoint: `${iss}/end-session`,
     device_authorization_endpoint: `${iss}/device_authorization`,
+    pushed_authorization_request_endpoint: `${iss}/par`,
+    require_pushed_authorization_requests: false,
     grant_types_supported: [
       "authorization_code",
       "password",
