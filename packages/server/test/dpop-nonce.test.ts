@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DPOP_NONCE_PERIOD_SECONDS, DpopNonces } from "../src/dpop/nonce.ts";
-import { MemoryDpopReplayStore, RedisDpopReplayStore } from "../src/dpop/replay-store.ts";
+import { RedisDpopReplayStore } from "../src/dpop/redis-replay-store.ts";
+import { MemoryDpopReplayStore } from "../src/dpop/replay-store.ts";
 import { type DpopKey, dpopKey, makeProof } from "./dpop-keys.ts";
 import { ManualClock, type TestIssuer, createTestDatabase, startTestIssuer } from "./harness.ts";
 import {

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
-import { type Clock, systemClock } from "@evergreen/db";
+import type { Clock } from "@evergreen/db";
 
 /** How long one nonce slot lasts; a nonce is accepted in its slot and the next (seconds). */
 export const DPOP_NONCE_PERIOD_SECONDS = 300;
@@ -17,7 +17,11 @@ export class DpopNonces {
   readonly #key: Buffer;
   readonly #clock: Clock;
   readonly #period: number;
-  constructor(secret: Buffer, clock: Clock = systemClock, periodSeconds = DPOP_NONCE_PERIOD_SECONDS) {
+  constructor(
+    secret: Buffer,
+    clock: Clock = { now: () => new Date() },
+    periodSeconds = DPOP_NONCE_PERIOD_SECONDS,
+  ) {
     this.#key = Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), "evergreen dpop nonce", 32));
     this.#clock = clock;
     this.#period = periodSeconds;

@@ -25,5 +25,6 @@ export {
 } from "./request.ts";
 export { DPOP_ALGORITHMS, accessTokenHashForDpop } from "../dpop/proof.ts";
 export { DpopNonces, DPOP_NONCE_PERIOD_SECONDS } from "../dpop/nonce.ts";
-export { type DpopReplayStore, MemoryDpopReplayStore, RedisDpopReplayStore } from "../dpop/replay-store.ts";
+// The Redis-backed store is exported by "@evergreen/server" (it loads ioredis).
+export { type DpopReplayStore, MemoryDpopReplayStore } from "../dpop/replay-store.ts";
 export { BearerTokenError, type ChallengeOptions } from "../errors.ts";

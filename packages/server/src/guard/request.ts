@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from "@evergreen/db";
+import type { Clock } from "@evergreen/db";
 import { DPOP_ALGORITHMS, singleDpopHeader, verifyDpopProof } from "../dpop/proof.ts";
 import type { DpopNonces } from "../dpop/nonce.ts";
 import { type DpopReplayStore, MemoryDpopReplayStore } from "../dpop/replay-store.ts";
@@ -59,7 +59,8 @@ export function createRequestAuthenticator(
 ): (req: ResourceRequest) => Promise<AuthenticatedRequest> {
   const algs = dpop?.algorithms ?? DPOP_ALGORITHMS;
   const replay = dpop ? (dpop.replayStore ?? new MemoryDpopReplayStore()) : undefined;
-  const clock = dpop?.clock ?? systemClock;
+  // No runtime import of @evergreen/db here: a resource server loads the guard alone.
+  const clock = dpop?.clock ?? { now: () => new Date() };
   const base = dpop?.publicUrl.replace(/\/+$/, "");
   const dpopError = (error: BearerTokenError["error"], description: string, nonce = false) =>
     new BearerTokenError(error, description, undefined, {
