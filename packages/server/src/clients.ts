@@ -38,6 +38,8 @@ export interface Client {
   refresh_token_policy: RefreshTokenPolicy;
   /** Every token request must carry a DPoP proof (RFC 9449 §5.2); its tokens are all DPoP-bound. */
   dpop_bound_access_tokens: boolean;
+  /** /authorize accepts only pushed requests (RFC 9126 §6), by `request_uri`. */
+  require_pushed_authorization_requests: boolean;
 }
 
 // Clients are read on every token request. A few seconds of staleness in *other* processes

@@ -77,7 +77,7 @@ export const userQueries = {
 export const CLIENT_COLUMNS = `client_id, client_name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris,
   scope, access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl, rotate_refresh_tokens,
   refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at, skip_consent, refresh_token_policy,
-  dpop_bound_access_tokens`;
+  dpop_bound_access_tokens, require_pushed_authorization_requests`;
 
 /** A client's registration as insert and update write it (`now` stamps the change). */
 export type ClientRow = Omit<Client, "created_at" | "updated_at"> & { now: Date };
@@ -87,11 +87,12 @@ export const clientQueries = {
     `INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, grant_types,
        redirect_uris, scope, access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl,
        rotate_refresh_tokens, refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at,
-       skip_consent, refresh_token_policy, dpop_bound_access_tokens)
+       skip_consent, refresh_token_policy, dpop_bound_access_tokens, require_pushed_authorization_requests)
      VALUES (:client_id, :client_name, :secret_hash, :token_endpoint_auth_method, :grant_types,
        :redirect_uris, :scope, :access_token_ttl, :refresh_token_idle_ttl, :refresh_token_absolute_ttl,
        :rotate_refresh_tokens, :refresh_token_reuse_grace, :max_sessions_per_user, :now, :now,
-       :skip_consent, :refresh_token_policy, :dpop_bound_access_tokens)
+       :skip_consent, :refresh_token_policy, :dpop_bound_access_tokens,
+       :require_pushed_authorization_requests)
      RETURNING ${CLIENT_COLUMNS}`,
   ),
   byId: plan<{ client_id: string }>(
@@ -109,7 +110,8 @@ export const clientQueries = {
        rotate_refresh_tokens = :rotate_refresh_tokens, refresh_token_reuse_grace = :refresh_token_reuse_grace,
        max_sessions_per_user = :max_sessions_per_user, updated_at = :now,
        skip_consent = :skip_consent, refresh_token_policy = :refresh_token_policy,
-       dpop_bound_access_tokens = :dpop_bound_access_tokens
+       dpop_bound_access_tokens = :dpop_bound_access_tokens,
+       require_pushed_authorization_requests = :require_pushed_authorization_requests
      WHERE client_id = :client_id RETURNING ${CLIENT_COLUMNS}`,
   ),
   delete: plan<{ client_id: string }>("DELETE FROM clients WHERE client_id = :client_id RETURNING client_id"),

@@ -172,4 +172,42 @@ describe.each(DATABASES)("pushed authorization requests on %s", (kind) => {
     ]);
     expect(rows).toHaveLength(0);
   });
+
+  it("a client with require_pushed_authorization_requests is sent back with invalid_request unless it pushed", async () => {
+    const strict = await createClient(
+      ti,
+      codeClientBody([REGISTERED], { require_pushed_authorization_requests: true }),
+    );
+    const shown = await ti.admin("GET", `/admin/clients/${strict.client_id}`);
+    expect(shown.body.require_pushed_authorization_requests).toBe(true);
+    const direct = await browse(
+      new CookieJar(),
+      `${ti.url}/authorize?${new URLSearchParams({
+        client_id: strict.client_id,
+        response_type: "code",
+        redirect_uri: CALLBACK,
+        scope: "openid",
+        state: "direct",
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: "S256",
+      })}`,
+    );
+    expect(direct.status).toBe(303);
+    const back = new URL(direct.location!);
+    expect(back.searchParams.get("error")).toBe("invalid_request");
+    expect(back.searchParams.get("state")).toBe("direct");
+
+    const pushed = await push(strict);
+    expect(pushed.status, pushed.text).toBe(201);
+    const page = await browse(
+      new CookieJar(),
+      `${ti.url}/authorize?client_id=${strict.client_id}&request_uri=${encodeURIComponent(pushed.body.request_uri)}`,
+    );
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('action="/authorize/login"');
+    const bad = await ti.admin("PATCH", `/admin/clients/${strict.client_id}`, {
+      require_pushed_authorization_requests: 1,
+    });
+    expect(bad.status).toBe(400);
+  });
 });

@@ -6,10 +6,12 @@
  * login session and its `auth_time` for the ID token a refresh returns (OIDC Core §12.2).
  * Clients may require DPoP (`dpop_bound_access_tokens`, RFC 9449 §5.2); an authorization code
  * may be bound to a key at /authorize (`dpop_jkt`, RFC 9449 §10). Pushed authorization requests
- * (RFC 9126) keep the validated query under the hash of their `request_uri` for a minute.
+ * (RFC 9126) keep the validated query under the hash of their `request_uri` for a minute; a
+ * client may be made to use them (`require_pushed_authorization_requests`).
  */
 export const dpopSchema = `
 ALTER TABLE clients ADD COLUMN dpop_bound_access_tokens boolean NOT NULL DEFAULT false;
+ALTER TABLE clients ADD COLUMN require_pushed_authorization_requests boolean NOT NULL DEFAULT false;
 ALTER TABLE families ADD COLUMN dpop_jkt text;
 ALTER TABLE families ADD COLUMN auth_time timestamptz;
 ALTER TABLE families ADD COLUMN login_session_id uuid REFERENCES login_sessions(id) ON DELETE SET NULL;

@@ -60,12 +60,15 @@ export async function pushAuthorizationRequest(
  * The query /authorize works from: itself, or, when it names a `request_uri`, the pushed
  * request that URI stands for (the other parameters are ignored, RFC 9126 §4). The expanded
  * query is what the login and consent forms then carry, so the short-lived URI only has to
- * survive until the browser arrives.
+ * survive until the browser arrives. `pushed` says which it was.
  */
-export async function expandPushedRequest(ctx: IssuerContext, query: string): Promise<string> {
+export async function expandPushedRequest(
+  ctx: IssuerContext,
+  query: string,
+): Promise<{ query: string; pushed: boolean }> {
   const params = new URLSearchParams(query);
   const requestUri = params.get("request_uri");
-  if (requestUri === null) return query;
+  if (requestUri === null) return { query, pushed: false };
   const clientId = params.get("client_id");
   if (params.getAll("request_uri").length > 1 || !clientId || !requestUri.startsWith(REQUEST_URI_PREFIX)) {
     throw new AuthorizePageError("The request names an invalid pushed request (request_uri).");
@@ -75,5 +78,5 @@ export async function expandPushedRequest(ctx: IssuerContext, query: string): Pr
   );
   if (!rows[0])
     throw new AuthorizePageError("The request has expired or is unknown (request_uri). Start again.");
-  return rows[0].query;
+  return { query: rows[0].query, pushed: true };
 }

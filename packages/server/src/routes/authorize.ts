@@ -47,7 +47,18 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
   app.get("/authorize", async (req, reply) => {
     const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "";
     return handle(ctx, reply, async () => {
-      const ar = await parseAuthorizationRequest(await expandPushedRequest(ctx, query), ctx.clients);
+      const request = await expandPushedRequest(ctx, query);
+      const ar = await parseAuthorizationRequest(request.query, ctx.clients);
+      // RFC 9126 §6: such a client's requests come only through /par. The forms that follow
+      // carry the pushed request itself, posted from this page.
+      if (ar.client.require_pushed_authorization_requests && !request.pushed) {
+        throw new AuthorizeRedirectError(
+          "invalid_request",
+          "this client must push its authorization requests (request_uri)",
+          ar.redirectUri,
+          ar.state,
+        );
+      }
       return proceed(ctx, req, reply, ar, await currentLoginSession(ctx, req), {});
     });
   });
