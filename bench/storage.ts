@@ -144,6 +144,10 @@ async function login(db: Database, clientId: string, now: Date, n: number): Prom
         at_expires_at: new Date(now.getTime() + 600_000),
         ip: "127.0.0.1",
         credentials_version: 1,
+        dpop_jkt: null,
+        at_jkt: null,
+        auth_time: null,
+        login_session_id: null,
       }),
     );
     out.push({ token });
@@ -169,6 +173,7 @@ async function rotate(db: Database, clientId: string, s: Session, now: Date, aud
       at_scope: null,
       ip: "127.0.0.1",
       audit,
+      jkt: null,
     }),
   );
   if (rows.length !== 1) throw new Error("rotation failed");

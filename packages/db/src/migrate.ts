@@ -3,6 +3,7 @@ import { issuerSchema } from "./migrations/0001_issuer.ts";
 import { credentialsVersionSchema } from "./migrations/0002_credentials_version.ts";
 import { brokerSchema } from "./migrations/0004_broker.ts";
 import { signInSchema } from "./migrations/0005_sign_in.ts";
+import { dpopSchema } from "./migrations/0006_dpop.ts";
 import { storageRetentionSchema } from "./migrations/0007_storage_retention.ts";
 import { adminUsersSchema } from "./migrations/0008_admin_users.ts";
 
@@ -18,6 +19,7 @@ export const migrations: Migration[] = [
   { version: 2, name: "credentials_version", sql: credentialsVersionSchema },
   { version: 4, name: "broker", sql: brokerSchema },
   { version: 5, name: "sign_in", sql: signInSchema },
+  { version: 6, name: "dpop", sql: dpopSchema },
   { version: 7, name: "storage_retention", sql: storageRetentionSchema },
   { version: 8, name: "admin_users", sql: adminUsersSchema },
 ];

@@ -7,6 +7,9 @@ import type { IssuerContext } from "./context.ts";
 import { parseKeyRing } from "./crypto/secret-box.ts";
 import { bearerSecretCheck } from "./bearer-secret.ts";
 import { HashingGate } from "./crypto/hashing-gate.ts";
+import { DpopNonces } from "./dpop/nonce.ts";
+import { RedisDpopReplayStore } from "./dpop/redis-replay-store.ts";
+import { MemoryDpopReplayStore } from "./dpop/replay-store.ts";
 import { OutageLog } from "./dependency-outage.ts";
 import { errorHandler } from "./error-handler.ts";
 import { BearerTokenError } from "./errors.ts";
@@ -111,7 +114,13 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
         metrics.rateLimitStoreFallback,
       )
     : new MemoryRateLimitStore();
-  if (store instanceof FallbackRateLimitStore) await store.start(REDIS_START_WAIT_MS);
+  const dpopReplay = config.redisUrl
+    ? new RedisDpopReplayStore(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs })
+    : new MemoryDpopReplayStore();
+  await Promise.all([
+    store instanceof FallbackRateLimitStore ? store.start(REDIS_START_WAIT_MS) : undefined,
+    dpopReplay instanceof RedisDpopReplayStore ? dpopReplay.waitConnected(REDIS_START_WAIT_MS) : undefined,
+  ]);
   const ctx: IssuerContext = {
     config,
     db,
@@ -134,6 +143,8 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
         return key.publicKey;
       },
     }),
+    // Every process holding the same encryption key issues and accepts the same nonces.
+    dpop: { replay: dpopReplay, nonces: new DpopNonces(ring.current.key, clock) },
   };
 
   registerFormParser(app);
@@ -173,6 +184,7 @@ export async function buildIssuer(options: IssuerOptions): Promise<Issuer> {
     async close() {
       await app.close();
       await ctx.limiter.close();
+      await ctx.dpop.replay.close?.();
     },
   };
 }

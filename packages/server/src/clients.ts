@@ -36,6 +36,10 @@ export interface Client {
   /** First-party apps: sign-in never shows the consent page. */
   skip_consent: boolean;
   refresh_token_policy: RefreshTokenPolicy;
+  /** Every token request must carry a DPoP proof (RFC 9449 §5.2); its tokens are all DPoP-bound. */
+  dpop_bound_access_tokens: boolean;
+  /** /authorize accepts only pushed requests (RFC 9126 §6), by `request_uri`. */
+  require_pushed_authorization_requests: boolean;
 }
 
 // Clients are read on every token request. A few seconds of staleness in *other* processes

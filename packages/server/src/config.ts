@@ -43,6 +43,15 @@ export interface ServerConfig {
   hashing: { concurrency: number; queue: number };
   /** HTTP timeouts in milliseconds (0 disables one). */
   timeouts: HttpTimeouts;
+  dpop: DpopConfig;
+}
+
+/** DPoP (RFC 9449) at the token endpoint and /userinfo. */
+export interface DpopConfig {
+  /** Every proof must carry a current server nonce (EVERGREEN_DPOP_REQUIRE_NONCE); default off. */
+  requireNonce: boolean;
+  /** How far a proof's `iat` may be from the server's clock (EVERGREEN_DPOP_PROOF_WINDOW), seconds. */
+  windowSeconds: number;
 }
 
 export interface StorageConfig {
@@ -216,6 +225,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       connection: seconds(env.EVERGREEN_CONNECTION_TIMEOUT, 60),
       headers: seconds(env.EVERGREEN_HEADERS_TIMEOUT, 10),
       keepAlive: seconds(env.EVERGREEN_KEEP_ALIVE_TIMEOUT, 5),
+    },
+    dpop: {
+      requireNonce: ["1", "true", "on"].includes(
+        (env.EVERGREEN_DPOP_REQUIRE_NONCE ?? "").trim().toLowerCase(),
+      ),
+      windowSeconds: Math.min(Math.max(int(env.EVERGREEN_DPOP_PROOF_WINDOW, 60), 1), 600),
     },
   };
 }

@@ -4,6 +4,8 @@ import type { ClientRegistry } from "./clients.ts";
 import type { ServerConfig } from "./config.ts";
 import type { TokenVerifier } from "./guard/verify.ts";
 import type { HashingGate } from "./crypto/hashing-gate.ts";
+import type { DpopNonces } from "./dpop/nonce.ts";
+import type { DpopReplayStore } from "./dpop/replay-store.ts";
 import type { KeyRing } from "./crypto/secret-box.ts";
 import type { SigningKeyStore } from "./keys/signing-keys.ts";
 import type { IssuerMetrics } from "./metrics.ts";
@@ -24,4 +26,6 @@ export interface IssuerContext {
   log: FastifyBaseLogger;
   /** The same verification a resource server uses, with keys from the local store. */
   verifyAccessToken: TokenVerifier;
+  /** DPoP proof `jti`s seen (Redis when configured) and the server's nonces. */
+  dpop: { replay: DpopReplayStore; nonces: DpopNonces };
 }

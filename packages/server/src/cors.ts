@@ -1,8 +1,9 @@
 import type { FastifyInstance } from "fastify";
 
 // The SDK reads the server's clock from Date and tells invalid_token from other 401s by the
-// challenge; rate-limit headers let it back off.
-const EXPOSED = "Date, WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
+// challenge; rate-limit headers let it back off; a DPoP client reads the server's nonce.
+const EXPOSED =
+  "Date, WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, DPoP-Nonce";
 
 /**
  * CORS for the routes of the plugin it is registered in: the OAuth endpoints a browser app on
@@ -27,7 +28,7 @@ export function registerCors(app: FastifyInstance, origins: "*" | string[]): voi
       return reply
         .code(204)
         .header("Access-Control-Allow-Methods", "GET, POST")
-        .header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+        .header("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
         .header("Access-Control-Max-Age", "600")
         .send();
     }

@@ -26,7 +26,11 @@ export function errorHandler(outages: OutageLog) {
     if (err instanceof AdminApiError)
       return reply.code(err.status).header("Cache-Control", "no-store").send(err.toJSON());
     if (err instanceof BearerTokenError) {
-      return reply.code(err.status).header("WWW-Authenticate", err.challenge("evergreen")).send(err.toJSON());
+      return reply
+        .code(err.status)
+        .headers(err.headers)
+        .header("WWW-Authenticate", err.challenge("evergreen"))
+        .send(err.toJSON());
     }
     // Text PostgreSQL cannot store (a NUL character) that slipped past validation is bad input.
     const pgCode = (err as { code?: string }).code;

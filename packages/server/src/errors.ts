@@ -20,7 +20,11 @@ export type OAuthErrorCode =
   | "authorization_pending"
   | "slow_down"
   | "access_denied"
-  | "expired_token";
+  | "expired_token"
+
+  // RFC 9449 §5, §8 (DPoP)
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce";
 
 const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -37,6 +41,8 @@ const OAUTH_STATUS: Record<OAuthErrorCode, number> = {
   slow_down: 400,
   access_denied: 400,
   expired_token: 400,
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
 };
 
 export class OAuthError extends Error {
@@ -58,20 +64,62 @@ export class OAuthError extends Error {
   }
 }
 
-/** RFC 6750 §3.1 (protected resources). */
-export type BearerErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope";
+/**
+ * A DPoP proof that failed its checks (RFC 9449 §4.3), before it is answered: the token
+ * endpoint turns it into an OAuthError, a protected resource into a BearerTokenError with a
+ * `DPoP` challenge. `use_dpop_nonce` asks the client to retry with the server's nonce.
+ */
+export class DpopProofError extends Error {
+  readonly error: "invalid_dpop_proof" | "use_dpop_nonce";
+  readonly description: string;
+  constructor(error: "invalid_dpop_proof" | "use_dpop_nonce", description: string) {
+    super(description);
+    this.name = "DpopProofError";
+    this.error = error;
+    this.description = description;
+  }
+}
+
+/** RFC 6750 §3.1 (protected resources), and RFC 9449 §7.1 for DPoP-bound tokens. */
+export type BearerErrorCode =
+  | "invalid_request"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce";
+
+/** How the challenge of a BearerTokenError is built beyond RFC 6750's defaults. */
+export interface ChallengeOptions {
+  /** `DPoP` for errors about DPoP-bound tokens (RFC 9449 §7.1); default `Bearer`. */
+  scheme?: "Bearer" | "DPoP";
+  /** The DPoP algorithms the resource accepts (`algs` of the DPoP challenge). */
+  algs?: readonly string[];
+  /** Extra response headers (`DPoP-Nonce`). */
+  headers?: Record<string, string>;
+}
 
 export class BearerTokenError extends Error {
   readonly status: number;
   readonly error: BearerErrorCode | null;
   readonly description: string;
   readonly scope: string | undefined;
-  constructor(error: BearerErrorCode | null, description: string, scope?: string) {
+  readonly scheme: "Bearer" | "DPoP";
+  readonly algs: readonly string[] | undefined;
+  readonly headers: Record<string, string>;
+  constructor(
+    error: BearerErrorCode | null,
+    description: string,
+    scope?: string,
+    options: ChallengeOptions = {},
+  ) {
     super(description);
     this.name = "BearerTokenError";
     this.error = error;
     this.description = description;
     this.scope = scope;
+    this.scheme = options.scheme ?? "Bearer";
+    this.algs = options.algs;
+    this.headers = options.headers ?? {};
     this.status = error === "invalid_request" ? 400 : error === "insufficient_scope" ? 403 : 401;
   }
   /** The WWW-Authenticate challenge; a request with no credentials gets no error code (§3.1). */
@@ -80,7 +128,8 @@ export class BearerTokenError extends Error {
     if (this.error)
       parts.push(`error="${this.error}"`, `error_description="${this.description.replace(/"/g, "'")}"`);
     if (this.scope) parts.push(`scope="${this.scope}"`);
-    return `Bearer ${parts.join(", ")}`;
+    if (this.scheme === "DPoP" && this.algs?.length) parts.push(`algs="${this.algs.join(" ")}"`);
+    return `${this.scheme} ${parts.join(", ")}`;
   }
   toJSON(): { error: string; error_description: string } {
     return { error: this.error ?? "invalid_token", error_description: this.description };

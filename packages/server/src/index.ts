@@ -13,3 +13,4 @@ export { isUuid } from "./uuid.ts";
 export { REDACT_PATHS, loggerOptions } from "./logger.ts";
 export { OAuthError, BearerTokenError, AdminApiError } from "./errors.ts";
 export { bearerSecretCheck } from "./bearer-secret.ts";
+export { RedisDpopReplayStore } from "./dpop/redis-replay-store.ts";

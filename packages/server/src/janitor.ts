@@ -7,6 +7,7 @@ import {
   janitorQueries,
   keyQueries,
   loginSessionQueries,
+  pushedRequestQueries,
 } from "./queries.ts";
 
 export interface JanitorReport {
@@ -89,6 +90,7 @@ export async function runJanitor(
   }
   const codes = await db.query(codeQueries.deleteOld({ before }));
   await db.query(deviceQueries.deleteOld({ before }));
+  await db.query(pushedRequestQueries.deleteExpired({ now }));
   const loginSessions = await db.query(loginSessionQueries.deleteDead({ before }));
   return {
     codesDeleted: codes.rowCount,

@@ -7,6 +7,7 @@ import type { FastifyServerOptions } from "fastify";
 export const REDACT_PATHS = [
   "req.headers.authorization",
   "req.headers.cookie",
+  "req.headers.dpop",
   "*.password",
   "*.client_secret",
   "*.refresh_token",

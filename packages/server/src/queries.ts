@@ -100,7 +100,8 @@ export const userQueries = {
 
 export const CLIENT_COLUMNS = `client_id, client_name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris,
   scope, access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl, rotate_refresh_tokens,
-  refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at, skip_consent, refresh_token_policy`;
+  refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at, skip_consent, refresh_token_policy,
+  dpop_bound_access_tokens, require_pushed_authorization_requests`;
 
 /** A client's registration as insert and update write it (`now` stamps the change). */
 export type ClientRow = Omit<Client, "created_at" | "updated_at"> & { now: Date };
@@ -110,11 +111,12 @@ export const clientQueries = {
     `INSERT INTO clients (client_id, client_name, secret_hash, token_endpoint_auth_method, grant_types,
        redirect_uris, scope, access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl,
        rotate_refresh_tokens, refresh_token_reuse_grace, max_sessions_per_user, created_at, updated_at,
-       skip_consent, refresh_token_policy)
+       skip_consent, refresh_token_policy, dpop_bound_access_tokens, require_pushed_authorization_requests)
      VALUES (:client_id, :client_name, :secret_hash, :token_endpoint_auth_method, :grant_types,
        :redirect_uris, :scope, :access_token_ttl, :refresh_token_idle_ttl, :refresh_token_absolute_ttl,
        :rotate_refresh_tokens, :refresh_token_reuse_grace, :max_sessions_per_user, :now, :now,
-       :skip_consent, :refresh_token_policy)
+       :skip_consent, :refresh_token_policy, :dpop_bound_access_tokens,
+       :require_pushed_authorization_requests)
      RETURNING ${CLIENT_COLUMNS}`,
   ),
   byId: plan<{ client_id: string }>(
@@ -135,7 +137,9 @@ export const clientQueries = {
        refresh_token_idle_ttl = :refresh_token_idle_ttl, refresh_token_absolute_ttl = :refresh_token_absolute_ttl,
        rotate_refresh_tokens = :rotate_refresh_tokens, refresh_token_reuse_grace = :refresh_token_reuse_grace,
        max_sessions_per_user = :max_sessions_per_user, updated_at = :now,
-       skip_consent = :skip_consent, refresh_token_policy = :refresh_token_policy
+       skip_consent = :skip_consent, refresh_token_policy = :refresh_token_policy,
+       dpop_bound_access_tokens = :dpop_bound_access_tokens,
+       require_pushed_authorization_requests = :require_pushed_authorization_requests
      WHERE client_id = :client_id RETURNING ${CLIENT_COLUMNS}`,
   ),
   delete: plan<{ client_id: string }>("DELETE FROM clients WHERE client_id = :client_id RETURNING client_id"),
@@ -147,7 +151,9 @@ export const clientQueries = {
  * Login: the family (one session, the token's `sid`), its first refresh token and the audit
  * event, in one statement. The family is stamped with the credentials version the login
  * verified, and only created while that version is still the user's: no row means the password
- * changed after it was checked.
+ * changed after it was checked. `dpop_jkt` binds the family to a DPoP key (migration 0006);
+ * `at_jkt` is the key the first access token is bound to; `auth_time` and `login_session_id`
+ * (a browser sign-in's, null if it ended since) feed the ID token of later refreshes.
  */
 const createFamily = plan<{
   family_id: string;
@@ -163,15 +169,22 @@ const createFamily = plan<{
   at_expires_at: Date;
   ip: string;
   credentials_version: number;
+  dpop_jkt: string | null;
+  at_jkt: string | null;
+  auth_time: Date | null;
+  login_session_id: string | null;
 }>(
   `WITH fam AS (
-     INSERT INTO families (id, user_id, client_id, scope, created_at, absolute_expires_at, credentials_version)
-     SELECT :family_id, u.id, :client_id, :scope, :now, :absolute_expires_at, u.credentials_version FROM users u
+     INSERT INTO families (id, user_id, client_id, scope, created_at, absolute_expires_at, credentials_version,
+                           dpop_jkt, auth_time, login_session_id)
+     SELECT :family_id, u.id, :client_id, :scope, :now, :absolute_expires_at, u.credentials_version,
+            :dpop_jkt, :auth_time, (SELECT id FROM login_sessions WHERE id = :login_session_id::uuid)
+       FROM users u
       WHERE u.id = :user_id AND u.credentials_version = :credentials_version
      RETURNING id
    ), tok AS (
-     INSERT INTO refresh_tokens (hash, family_id, generation, created_at, expires_at, at_jti, at_kid, at_expires_at)
-     SELECT :token_hash, id, 1, :now, :token_expires_at, :at_jti, :at_kid, :at_expires_at FROM fam
+     INSERT INTO refresh_tokens (hash, family_id, generation, created_at, expires_at, at_jti, at_kid, at_expires_at, at_jkt)
+     SELECT :token_hash, id, 1, :now, :token_expires_at, :at_jti, :at_kid, :at_expires_at, :at_jkt FROM fam
    ), ev AS (
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
      SELECT :now, 'login', :user_id, :client_id, id, :ip FROM fam
@@ -207,7 +220,12 @@ interface RefreshParams {
   ip: string;
   /** Write the 'refresh' audit event (EVERGREEN_AUDIT_ROTATIONS). */
   audit: boolean;
+  /** The DPoP key the request proved (null: none); a bound family matches only its own key. */
+  jkt: string | null;
 }
+
+/** A family bound to a DPoP key refreshes only with a proof of that key (RFC 9449 §5). */
+const DPOP_KEY_MATCHES = "(f.dpop_jkt IS NULL OR f.dpop_jkt = :jkt::text)";
 
 /** The requested scope, if any, within both the family's scope and the client's. */
 const REQUESTED_WITHIN = `(:requested::text[] IS NULL OR (:requested::text[] <@ string_to_array(f.scope, ' ')
@@ -230,24 +248,27 @@ const rotate = plan<RefreshParams & { successor_hash: Buffer; successor_sealed: 
       WHERE t.hash = :hash AND t.consumed_at IS NULL AND t.expires_at > :now
         AND f.id = t.family_id AND f.client_id = :client_id AND f.revoked_at IS NULL AND f.absolute_expires_at > :now
         AND c.rotate_refresh_tokens AND ${CREDENTIALS_CURRENT}
-        AND ${REQUESTED_WITHIN}
+        AND ${REQUESTED_WITHIN} AND ${DPOP_KEY_MATCHES}
      RETURNING t.family_id, t.generation, f.user_id, ${NARROWED_SCOPE} AS scope, f.scope AS stored_scope,
-               f.absolute_expires_at, c.access_token_ttl, c.refresh_token_idle_ttl
+               f.absolute_expires_at, c.access_token_ttl, c.refresh_token_idle_ttl, f.auth_time, f.login_session_id,
+               u.username, u.email
    ), narrowed AS (
      UPDATE families SET scope = consumed.scope
        FROM consumed WHERE families.id = consumed.family_id AND consumed.scope <> consumed.stored_scope
    ), successor AS (
-     INSERT INTO refresh_tokens (hash, family_id, generation, created_at, expires_at, at_jti, at_kid, at_expires_at, at_scope)
+     INSERT INTO refresh_tokens (hash, family_id, generation, created_at, expires_at, at_jti, at_kid, at_expires_at,
+                                 at_scope, at_jkt)
      SELECT :successor_hash, family_id, generation + 1, :now,
             LEAST(:now + make_interval(secs => refresh_token_idle_ttl), absolute_expires_at),
-            :at_jti, :at_kid, :now + make_interval(secs => access_token_ttl), :at_scope
+            :at_jti, :at_kid, :now + make_interval(secs => access_token_ttl), :at_scope, :jkt
        FROM consumed
      RETURNING expires_at, at_expires_at
    ), ev AS (
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
      SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM consumed WHERE :audit::boolean
    )
-   SELECT c.family_id, c.user_id, c.scope, s.expires_at, s.at_expires_at
+   SELECT c.family_id, c.user_id, c.scope, s.expires_at, s.at_expires_at, c.auth_time, c.login_session_id,
+          c.username, c.email
      FROM consumed c, successor s`,
   "rotate_refresh_token",
 );
@@ -262,14 +283,14 @@ const slide = plan<RefreshParams>(
      UPDATE refresh_tokens t
         SET expires_at = LEAST(:now + make_interval(secs => c.refresh_token_idle_ttl), f.absolute_expires_at),
             last_used_at = :now, at_jti = :at_jti, at_kid = :at_kid,
-            at_expires_at = :now + make_interval(secs => c.access_token_ttl), at_scope = :at_scope
+            at_expires_at = :now + make_interval(secs => c.access_token_ttl), at_scope = :at_scope, at_jkt = :jkt
        FROM families f JOIN clients c ON c.client_id = f.client_id JOIN users u ON u.id = f.user_id
       WHERE t.hash = :hash AND t.consumed_at IS NULL AND t.expires_at > :now
         AND f.id = t.family_id AND f.client_id = :client_id AND f.revoked_at IS NULL AND f.absolute_expires_at > :now
         AND NOT c.rotate_refresh_tokens AND ${CREDENTIALS_CURRENT}
-        AND ${REQUESTED_WITHIN}
+        AND ${REQUESTED_WITHIN} AND ${DPOP_KEY_MATCHES}
      RETURNING t.family_id, f.user_id, ${NARROWED_SCOPE} AS scope, f.scope AS stored_scope,
-               t.expires_at, t.at_expires_at
+               t.expires_at, t.at_expires_at, f.auth_time, f.login_session_id, u.username, u.email
    ), narrowed AS (
      UPDATE families SET scope = used.scope
        FROM used WHERE families.id = used.family_id AND used.scope <> used.stored_scope
@@ -277,7 +298,8 @@ const slide = plan<RefreshParams>(
      INSERT INTO audit_events (at, type, user_id, client_id, family_id, ip)
      SELECT :now, 'refresh', user_id, :client_id, family_id, :ip FROM used WHERE :audit::boolean
    )
-   SELECT family_id, user_id, scope, expires_at, at_expires_at FROM used`,
+   SELECT family_id, user_id, scope, expires_at, at_expires_at, auth_time, login_session_id, username, email
+     FROM used`,
   "slide_refresh_token",
 );
 
@@ -291,9 +313,10 @@ const inspect = plan<{ hash: Buffer }>(
           t.successor_sealed, t.replay_until,
           f.user_id, f.client_id, ${NARROWED_SCOPE} AS scope, f.revoked_at, f.revoked_reason,
           f.absolute_expires_at, COALESCE(${CREDENTIALS_CURRENT}, false) AS credentials_current,
-          c.scope AS client_scope,
+          c.scope AS client_scope, f.dpop_jkt, f.auth_time, f.login_session_id, u.username, u.email,
           s.created_at AS s_created_at, s.expires_at AS s_expires_at, s.at_jti AS s_at_jti,
-          s.at_kid AS s_at_kid, s.at_expires_at AS s_at_expires_at, s.at_scope AS s_at_scope
+          s.at_kid AS s_at_kid, s.at_expires_at AS s_at_expires_at, s.at_scope AS s_at_scope,
+          s.at_jkt AS s_at_jkt
      FROM refresh_tokens t
      JOIN families f ON f.id = t.family_id
      JOIN clients c ON c.client_id = f.client_id
@@ -662,11 +685,13 @@ export const codeQueries = {
     expires_at: Date;
     /** The login's credentials version: a password change before redemption voids the code. */
     credentials_version: number;
+    /** The DPoP key the code is bound to (RFC 9449 §10), or null. */
+    dpop_jkt: string | null;
   }>(
     `INSERT INTO authorization_codes (hash, client_id, user_id, login_session_id, redirect_uri, scope,
-       code_challenge, nonce, auth_time, created_at, expires_at, credentials_version)
+       code_challenge, nonce, auth_time, created_at, expires_at, credentials_version, dpop_jkt)
      VALUES (:hash, :client_id, :user_id, :login_session_id, :redirect_uri, :scope,
-       :code_challenge, :nonce, :auth_time, :now, :expires_at, :credentials_version)`,
+       :code_challenge, :nonce, :auth_time, :now, :expires_at, :credentials_version, :dpop_jkt)`,
   ),
   /**
    * Single use: the compare-and-set on consumed_at lets exactly one request redeem a code, and
@@ -676,7 +701,7 @@ export const codeQueries = {
     `UPDATE authorization_codes SET consumed_at = :now, family_id = :family_id
       WHERE hash = :hash AND consumed_at IS NULL
      RETURNING client_id, user_id, login_session_id, redirect_uri, scope, code_challenge, nonce,
-               auth_time, expires_at, credentials_version`,
+               auth_time, expires_at, credentials_version, dpop_jkt`,
   ),
   /**
    * A second use by the client the code was issued to: mark it and return the family the first
@@ -691,6 +716,19 @@ export const codeQueries = {
   reusedAt: plan<{ hash: Buffer }>("SELECT reused_at FROM authorization_codes WHERE hash = :hash"),
   /** Codes are worthless once expired; they are kept for the retention period (reuse detection). */
   deleteOld: plan<{ before: Date }>("DELETE FROM authorization_codes WHERE expires_at < :before"),
+};
+
+export const pushedRequestQueries = {
+  insert: plan<{ hash: Buffer; client_id: string; query: string; expires_at: Date }>(
+    `INSERT INTO pushed_authorization_requests (hash, client_id, query, expires_at)
+     VALUES (:hash, :client_id, :query, :expires_at)`,
+  ),
+  /** A pushed request of this client, while it lives. */
+  get: plan<{ hash: Buffer; client_id: string; now: Date }>(
+    `SELECT query FROM pushed_authorization_requests
+      WHERE hash = :hash AND client_id = :client_id AND expires_at > :now`,
+  ),
+  deleteExpired: plan<{ now: Date }>("DELETE FROM pushed_authorization_requests WHERE expires_at <= :now"),
 };
 
 export const deviceQueries = {

@@ -28,6 +28,8 @@ export interface ClientInput {
   max_sessions_per_user?: unknown;
   skip_consent?: unknown;
   refresh_token_policy?: unknown;
+  dpop_bound_access_tokens?: unknown;
+  require_pushed_authorization_requests?: unknown;
 }
 
 const bad = (msg: string) => new AdminApiError("invalid_request", msg);
@@ -81,6 +83,8 @@ function resolve(input: ClientInput, base: Omit<Client, "created_at" | "updated_
     max_sessions_per_user: pick("max_sessions_per_user"),
     skip_consent: pick("skip_consent"),
     refresh_token_policy: pick("refresh_token_policy"),
+    dpop_bound_access_tokens: pick("dpop_bound_access_tokens"),
+    require_pushed_authorization_requests: pick("require_pushed_authorization_requests"),
   };
 }
 
@@ -128,6 +132,8 @@ export async function createClient(db: Queryable, clock: Clock, input: ClientInp
     max_sessions_per_user: CLIENT_DEFAULTS.max_sessions_per_user,
     skip_consent: false,
     refresh_token_policy: "always",
+    dpop_bound_access_tokens: false,
+    require_pushed_authorization_requests: false,
   });
   const secret = v.token_endpoint_auth_method === "none" ? undefined : newSecret();
   try {

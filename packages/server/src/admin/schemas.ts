@@ -32,6 +32,8 @@ const clientProperties = {
   max_sessions_per_user: seconds(1, 10000),
   skip_consent: { type: "boolean" },
   refresh_token_policy: { enum: REFRESH_TOKEN_POLICIES },
+  dpop_bound_access_tokens: { type: "boolean" },
+  require_pushed_authorization_requests: { type: "boolean" },
 };
 
 export const createClientBody = { type: "object", required: ["grant_types"], properties: clientProperties };
@@ -92,6 +94,8 @@ const MESSAGES: Record<string, string | ((e: ErrorObject) => string)> = {
   max_sessions_per_user: secondsMessage("max_sessions_per_user", [1, 10000]),
   skip_consent: "skip_consent must be a boolean",
   refresh_token_policy: `refresh_token_policy must be one of ${REFRESH_TOKEN_POLICIES.join(", ")}`,
+  dpop_bound_access_tokens: "dpop_bound_access_tokens must be a boolean",
+  require_pushed_authorization_requests: "require_pushed_authorization_requests must be a boolean",
   username: "username must be 1-255 characters without spaces, control, format or invisible characters",
   password: "password must be 8-1024 characters",
   email: "email must be an email address",

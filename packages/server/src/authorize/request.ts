@@ -15,6 +15,8 @@ export interface AuthorizationRequest {
   /** Seconds; a login older than this must be repeated. */
   maxAge?: number;
   loginHint?: string;
+  /** RFC 9449 §10: the code is redeemed only with a DPoP proof of this key (JWK thumbprint). */
+  dpopJkt?: string;
   /** The original query string, carried through the login and consent forms. */
   query: string;
 }
@@ -155,6 +157,9 @@ export async function parseAuthorizationRequest(
   const nonce = get("nonce");
   if (nonce !== undefined && nonce.length > 512) throw fail("invalid_request", "nonce is too long");
   const loginHint = get("login_hint");
+  const dpopJkt = get("dpop_jkt");
+  if (dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt))
+    throw fail("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint");
 
   return {
     client,
@@ -166,6 +171,7 @@ export async function parseAuthorizationRequest(
     prompt,
     maxAge,
     loginHint: loginHint && loginHint.length <= 256 ? loginHint : undefined,
+    dpopJkt,
     query,
   };
 }

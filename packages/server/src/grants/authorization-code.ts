@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Client } from "../clients.ts";
 import type { IssuerContext } from "../context.ts";
+import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import { digestsEqual, sha256, tokenId } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
 import { type FormParams, requiredParam } from "../form-body.ts";
 import { codeQueries, tokenQueries, userQueries } from "../queries.ts";
-import { signIdToken } from "../tokens/id-token.ts";
+import { releasedClaims, signIdToken } from "../tokens/id-token.ts";
 import { startSession } from "../tokens/session.ts";
 import type { TokenResponse } from "../tokens/token-response.ts";
 
@@ -20,6 +21,7 @@ interface CodeRow {
   auth_time: Date;
   expires_at: Date;
   credentials_version: number;
+  dpop_jkt: string | null;
 }
 
 const INVALID = "the authorization code is invalid, expired or already used";
@@ -36,6 +38,7 @@ export async function authorizationCodeGrant(
   client: Client,
   params: FormParams,
   ip: string,
+  dpop?: DpopBinding,
 ): Promise<TokenResponse> {
   if (!client.grant_types.includes("authorization_code")) {
     throw new OAuthError("unauthorized_client", "this client may not use the authorization_code grant");
@@ -60,7 +63,9 @@ export async function authorizationCodeGrant(
     row.client_id !== client.client_id ||
     row.redirect_uri !== redirectUri ||
     row.expires_at <= now ||
-    !digestsEqual(challenge, Buffer.from(row.code_challenge, "base64url"))
+    !digestsEqual(challenge, Buffer.from(row.code_challenge, "base64url")) ||
+    // A code bound at /authorize (dpop_jkt, RFC 9449 §10) is redeemed only with that key.
+    (row.dpop_jkt !== null && row.dpop_jkt !== dpop?.jkt)
   ) {
     throw new OAuthError("invalid_grant", INVALID);
   }
@@ -74,6 +79,9 @@ export async function authorizationCodeGrant(
     row.credentials_version,
     {
       familyId,
+      dpop,
+      authTime: row.auth_time,
+      loginSessionId: row.login_session_id,
     },
   );
   // A reuse that arrived while the family was being created could not revoke it yet: it left
@@ -85,13 +93,10 @@ export async function authorizationCodeGrant(
   }
 
   if (row.scope.split(" ").includes("openid")) {
-    const scopes = row.scope.split(" ");
     const user = await ctx.db.query<{ username: string; email: string | null }>(
       userQueries.byId({ id: row.user_id }),
     );
-    const claims: Record<string, string> = {};
-    if (scopes.includes("profile") && user.rows[0]) claims.preferred_username = user.rows[0].username;
-    if (scopes.includes("email") && user.rows[0]?.email) claims.email = user.rows[0].email;
+    const claims = releasedClaims(row.scope, user.rows[0]);
     response.id_token = await signIdToken(ctx, {
       sub: row.user_id,
       clientId: client.client_id,

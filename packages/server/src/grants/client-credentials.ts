@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { recordAudit } from "../audit.ts";
 import type { Client } from "../clients.ts";
 import type { IssuerContext } from "../context.ts";
+import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import { OAuthError } from "../errors.ts";
 import { type FormParams, param } from "../form-body.ts";
 import { grantScope, parseScope } from "../scope.ts";
@@ -13,6 +14,7 @@ export async function clientCredentialsGrant(
   client: Client,
   params: FormParams,
   ip: string,
+  dpop?: DpopBinding,
 ): Promise<TokenResponse> {
   if (client.token_endpoint_auth_method === "none" || !client.grant_types.includes("client_credentials")) {
     throw new OAuthError("unauthorized_client", "this client may not use the client_credentials grant");
@@ -22,9 +24,17 @@ export async function clientCredentialsGrant(
   const expiresAt = new Date(now.getTime() + client.access_token_ttl * 1000);
   const at = accessTokenFor(
     ctx,
-    { sub: client.client_id, clientId: client.client_id, scope, jti: randomUUID(), issuedAt: now, expiresAt },
+    {
+      sub: client.client_id,
+      clientId: client.client_id,
+      scope,
+      jti: randomUUID(),
+      issuedAt: now,
+      expiresAt,
+      jkt: dpop?.jkt,
+    },
     ctx.keys.current(),
   );
   await recordAudit(ctx.db, { at: now, type: "client_credentials", clientId: client.client_id, ip });
-  return tokenResponse(now, at, expiresAt, scope);
+  return tokenResponse(now, at, expiresAt, scope, undefined, dpop?.jkt);
 }

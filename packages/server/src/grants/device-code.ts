@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type Client, DEVICE_CODE_GRANT } from "../clients.ts";
 import type { IssuerContext } from "../context.ts";
+import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import { sha256 } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
 import { type FormParams, requiredParam } from "../form-body.ts";
@@ -35,6 +36,7 @@ export async function deviceCodeGrant(
   client: Client,
   params: FormParams,
   ip: string,
+  dpop?: DpopBinding,
 ): Promise<TokenResponse> {
   if (!client.grant_types.includes(DEVICE_CODE_GRANT)) {
     throw new OAuthError("unauthorized_client", "this client may not use the device authorization grant");
@@ -78,6 +80,9 @@ export async function deviceCodeGrant(
     row.credentials_version!,
     {
       familyId,
+      dpop,
+      authTime: row.auth_time ?? now,
+      loginSessionId: row.login_session_id,
     },
   );
   if (row.scope.split(" ").includes("openid")) {

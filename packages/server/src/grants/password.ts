@@ -7,6 +7,7 @@ import { type FormParams, param, requiredParam } from "../form-body.ts";
 import { userQueries } from "../queries.ts";
 import { addressKey } from "../rate-limit/address-key.ts";
 import { grantScope, parseScope } from "../scope.ts";
+import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import { startSession } from "../tokens/session.ts";
 import type { TokenResponse } from "../tokens/token-response.ts";
 
@@ -16,6 +17,7 @@ export async function passwordGrant(
   client: Client,
   params: FormParams,
   ip: string,
+  dpop?: DpopBinding,
 ): Promise<TokenResponse> {
   if (!client.grant_types.includes("password")) {
     throw new OAuthError("unauthorized_client", "this client may not use the password grant");
@@ -24,7 +26,7 @@ export async function passwordGrant(
   const password = requiredParam(params, "password");
   const scope = grantScope(parseScope(param(params, "scope")), client.scope);
   const login = await verifyLogin(ctx, username, password, client.client_id, ip);
-  return startSession(ctx, client, login.userId, scope, ip, login.credentialsVersion);
+  return startSession(ctx, client, login.userId, scope, ip, login.credentialsVersion, { dpop });
 }
 
 /** A verified login: the user, and the credentials version the password matched. */

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { recordAudit } from "../audit.ts";
 import type { Client } from "../clients.ts";
 import type { IssuerContext } from "../context.ts";
+import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import {
   REFRESH_TOKEN_PREFIX,
   looksLikeRefreshToken,
@@ -13,6 +14,7 @@ import { OAuthError } from "../errors.ts";
 import { type FormParams, param, requiredParam } from "../form-body.ts";
 import { tokenQueries } from "../queries.ts";
 import { formatScope, narrowScope, parseScope } from "../scope.ts";
+import { releasedClaims, signIdToken } from "../tokens/id-token.ts";
 import { openSuccessor, sealSuccessor } from "../tokens/successor-seal.ts";
 import { type TokenResponse, accessTokenFor, tokenResponse } from "../tokens/token-response.ts";
 
@@ -22,6 +24,10 @@ interface RefreshedRow {
   scope: string;
   expires_at: Date;
   at_expires_at: Date;
+  auth_time: Date | null;
+  login_session_id: string | null;
+  username: string;
+  email: string | null;
 }
 
 interface InspectedRow {
@@ -42,12 +48,19 @@ interface InspectedRow {
   revoked_at: Date | null;
   revoked_reason: string | null;
   absolute_expires_at: Date;
+  /** The DPoP key the family is bound to, if any. */
+  dpop_jkt: string | null;
+  auth_time: Date | null;
+  login_session_id: string | null;
+  username: string | null;
+  email: string | null;
   s_created_at: Date | null;
   s_expires_at: Date | null;
   s_at_jti: string | null;
   s_at_kid: string | null;
   s_at_expires_at: Date | null;
   s_at_scope: string | null;
+  s_at_jkt: string | null;
 }
 
 const INVALID = "the refresh token is invalid, expired or revoked";
@@ -60,12 +73,19 @@ const INVALID = "the refresh token is invalid, expired or revoked";
  * not the common case — a concurrent or retried use of the same token, reuse of an old one, an
  * expired or revoked token — makes that statement match no row, and `explain` then reads the
  * token's state to answer precisely.
+ *
+ * DPoP (RFC 9449 §5): a family bound to a key refreshes only with a proof of that key. A
+ * request without it is refused before anything else is looked at: the token is neither
+ * consumed nor rotated, and its family is not revoked even when the token is an old one — a
+ * thief holding a stolen token but not the key can neither refresh nor end the owner's session
+ * (reuse detection still ends it when the right key presents a used token).
  */
 export async function refreshTokenGrant(
   ctx: IssuerContext,
   client: Client,
   params: FormParams,
   ip: string,
+  dpop?: DpopBinding,
 ): Promise<TokenResponse> {
   if (!client.grant_types.includes("refresh_token")) {
     throw new OAuthError("unauthorized_client", "this client may not use the refresh_token grant");
@@ -78,9 +98,9 @@ export async function refreshTokenGrant(
 
   for (let attempt = 0; ; attempt++) {
     const current = attempt === 0 ? client : await freshClient(ctx, client.client_id);
-    const issued = await refreshOnce(ctx, current, presented, hash, requested, ip);
+    const issued = await refreshOnce(ctx, current, presented, hash, requested, ip, dpop);
     if (issued) return issued;
-    const outcome = await explain(ctx, current, presented, hash, requested, ip);
+    const outcome = await explain(ctx, current, presented, hash, requested, ip, dpop);
     if (outcome !== "retry") return outcome;
     // The token looked valid but did not match: the client's rotation setting changed under
     // our cache, or a concurrent writer rolled back. Try once more with fresh client settings.
@@ -108,8 +128,10 @@ async function refreshOnce(
   hash: Buffer,
   requested: string[] | undefined,
   ip: string,
+  dpop: DpopBinding | undefined,
 ): Promise<TokenResponse | undefined> {
   const now = ctx.clock.now();
+  const jkt = dpop?.jkt ?? null;
   const key = ctx.keys.current();
   const jti = randomUUID();
   const atScope = requested ? formatScope(requested) : null;
@@ -129,6 +151,7 @@ async function refreshOnce(
           at_scope: atScope,
           ip,
           audit,
+          jkt,
         }),
       )
     : await ctx.db.query<RefreshedRow>(
@@ -142,6 +165,7 @@ async function refreshOnce(
           at_scope: atScope,
           ip,
           audit,
+          jkt,
         }),
       );
   const row = rows[0];
@@ -157,11 +181,47 @@ async function refreshOnce(
       jti,
       issuedAt: now,
       expiresAt: row.at_expires_at,
+      jkt,
     },
     key,
   );
   ctx.metrics.refreshes.inc({ outcome: successor ? "rotated" : "slid" });
-  return tokenResponse(now, at, row.at_expires_at, scope, successor);
+  return withIdToken(ctx, client, tokenResponse(now, at, row.at_expires_at, scope, successor, jkt), {
+    userId: row.user_id,
+    scope,
+    authTime: row.auth_time,
+    loginSessionId: row.login_session_id,
+    user: row,
+  });
+}
+
+/**
+ * OIDC Core §12.2: a refresh of a session that began with an OpenID sign-in (authorization code
+ * or device flow) and still holds `openid` returns a new ID token for the same login — same
+ * `sid`, the original `auth_time`, no `nonce`. Password-grant sessions never had one.
+ */
+async function withIdToken(
+  ctx: IssuerContext,
+  client: Client,
+  response: TokenResponse,
+  login: {
+    userId: string;
+    scope: string;
+    authTime: Date | null;
+    loginSessionId: string | null;
+    user: { username: string | null; email: string | null };
+  },
+): Promise<TokenResponse> {
+  if (!login.authTime || !login.scope.split(" ").includes("openid")) return response;
+  response.id_token = await signIdToken(ctx, {
+    sub: login.userId,
+    clientId: client.client_id,
+    sid: login.loginSessionId ?? undefined,
+    authTime: login.authTime,
+    accessToken: response.access_token,
+    claims: releasedClaims(login.scope, login.user),
+  });
+  return response;
 }
 
 /** Why did the presented token not simply refresh? Answers, replays, or detects reuse. */
@@ -172,6 +232,7 @@ async function explain(
   hash: Buffer,
   requested: string[] | undefined,
   ip: string,
+  dpop: DpopBinding | undefined,
 ): Promise<TokenResponse | "retry"> {
   const now = ctx.clock.now();
   const { rows } = await ctx.db.query<InspectedRow>(tokenQueries.inspect({ hash }));
@@ -179,6 +240,8 @@ async function explain(
   if (!t) throw fail(ctx, "unknown");
   // A token issued to another client is as good as unknown to this one (RFC 6749 §6).
   if (t.client_id !== client.client_id) throw fail(ctx, "wrong_client");
+  // Without the family's key the token is worth nothing, and changes nothing (see above).
+  if (t.dpop_jkt !== null && t.dpop_jkt !== dpop?.jkt) throw dpopMismatch(ctx, t, ip);
   if (t.revoked_at) throw fail(ctx, "revoked");
   // The password changed after this session's login: the session ended with it, replays too.
   if (!t.credentials_current) throw fail(ctx, "credentials_changed");
@@ -187,8 +250,9 @@ async function explain(
     // A retry inside the window asking for more than the grant must not receive a pair
     // (outside the window this is reuse, detected below whatever the scope).
     if (t.replay_until && t.replay_until > now) checkScope(t.scope, requested);
-    const replay = await replayWithinGrace(ctx, client, presented, hash, t, ip);
+    const replay = await replayWithinGrace(ctx, client, presented, hash, t, ip, dpop);
     if (replay === "expired") throw fail(ctx, "expired");
+    if (replay === "other_key") throw fail(ctx, "dpop_key_mismatch");
     if (replay) return replay;
     await detectReuse(ctx, hash, t, ip);
     throw fail(ctx, "reused");
@@ -218,9 +282,13 @@ async function replayWithinGrace(
   hash: Buffer,
   t: InspectedRow,
   ip: string,
-): Promise<TokenResponse | "expired" | undefined> {
+  dpop: DpopBinding | undefined,
+): Promise<TokenResponse | "expired" | "other_key" | undefined> {
   const now = ctx.clock.now();
   if (!t.replay_until || t.replay_until <= now || !t.successor_sealed || !t.successor_hash) return undefined;
+  // The replayed access token is bound to the key of the first request; another key (or none)
+  // would receive a token it cannot use. Refused, but inside the window it is no reuse.
+  if ((t.s_at_jkt ?? null) !== (dpop?.jkt ?? null)) return "other_key";
   // A successor that can no longer refresh is worth nothing: past the family's absolute limit
   // (or the successor's own idle expiry) the answer is invalid_grant, not a dead pair.
   if (t.absolute_expires_at <= now || !t.s_expires_at || t.s_expires_at <= now) return "expired";
@@ -240,6 +308,7 @@ async function replayWithinGrace(
       jti: t.s_at_jti,
       issuedAt: t.s_created_at,
       expiresAt: t.s_at_expires_at,
+      jkt: t.s_at_jkt,
     },
     key,
   );
@@ -254,7 +323,13 @@ async function replayWithinGrace(
     detail: { generation: t.generation, consumed_at: t.consumed_at },
   });
   ctx.metrics.refreshes.inc({ outcome: "replayed" });
-  return tokenResponse(now, at, t.s_at_expires_at, scope, successor);
+  return withIdToken(ctx, client, tokenResponse(now, at, t.s_at_expires_at, scope, successor, t.s_at_jkt), {
+    userId: t.user_id,
+    scope,
+    authTime: t.auth_time,
+    loginSessionId: t.login_session_id,
+    user: t,
+  });
 }
 
 /** A consumed token presented after its grace window: the family is compromised; end it. */
@@ -289,6 +364,15 @@ async function detectReuse(ctx: IssuerContext, hash: Buffer, t: InspectedRow, ip
       "refresh token reuse detected; family revoked",
     );
   }
+}
+
+/** A bound family's token presented without its key: logged, nothing changes. */
+function dpopMismatch(ctx: IssuerContext, t: InspectedRow, ip: string): OAuthError {
+  ctx.log.warn(
+    { event: "dpop_key_mismatch", family_id: t.family_id, ip },
+    "a DPoP-bound refresh token was presented without its key",
+  );
+  return fail(ctx, "dpop_key_mismatch");
 }
 
 function fail(ctx: IssuerContext, reason: string): OAuthError {

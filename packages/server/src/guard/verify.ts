@@ -8,6 +8,8 @@ export interface AccessTokenPayload extends JWTPayload {
   client_id: string;
   scope?: string;
   sid?: string;
+  /** The key a DPoP-bound token is bound to (RFC 9449 §6): its JWK SHA-256 thumbprint. */
+  cnf?: { jkt?: string };
 }
 
 export interface VerifierOptions {
@@ -71,9 +73,20 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
  */
 export function createAccessTokenVerifier(options: VerifierOptions): AccessTokenVerifier {
   const verifyToken = createTokenVerifier(options);
-  return Object.assign(async (authorization: string | undefined) => verifyToken(bearerToken(authorization)), {
-    verifyToken,
-  });
+  return Object.assign(
+    async (authorization: string | undefined) => {
+      const payload = await verifyToken(bearerToken(authorization));
+      // A DPoP-bound token is worthless without its proof, which a header alone cannot carry.
+      if (payload.cnf?.jkt) {
+        throw new BearerTokenError(
+          "invalid_token",
+          "a DPoP-bound access token must be presented with a proof",
+        );
+      }
+      return payload;
+    },
+    { verifyToken },
+  );
 }
 
 /** Extracts the token of `Authorization: Bearer <token>` (RFC 6750 §2.1). */

@@ -7,6 +7,7 @@ import {
   parseAuthorizationRequest,
   redirectWith,
 } from "../authorize/request.ts";
+import { expandPushedRequest } from "../authorize/pushed-request.ts";
 import type { IssuerContext } from "../context.ts";
 import { sha256 } from "../crypto/opaque-token.ts";
 import { OAuthError } from "../errors.ts";
@@ -46,7 +47,18 @@ export async function authorizeRoutes(app: FastifyInstance, opts: { ctx: IssuerC
   app.get("/authorize", async (req, reply) => {
     const query = req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "";
     return handle(ctx, reply, async () => {
-      const ar = await parseAuthorizationRequest(query, ctx.clients);
+      const request = await expandPushedRequest(ctx, query);
+      const ar = await parseAuthorizationRequest(request.query, ctx.clients);
+      // RFC 9126 §6: such a client's requests come only through /par. The forms that follow
+      // carry the pushed request itself, posted from this page.
+      if (ar.client.require_pushed_authorization_requests && !request.pushed) {
+        throw new AuthorizeRedirectError(
+          "invalid_request",
+          "this client must push its authorization requests (request_uri)",
+          ar.redirectUri,
+          ar.state,
+        );
+      }
       return proceed(ctx, req, reply, ar, await currentLoginSession(ctx, req), {});
     });
   });
@@ -226,6 +238,7 @@ async function proceed(
       now,
       expires_at: new Date(now.getTime() + CODE_TTL_SECONDS * 1000),
       credentials_version: session.credentialsVersion,
+      dpop_jkt: ar.dpopJkt ?? null,
     }),
   );
   return reply

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { IssuerContext } from "../context.ts";
+import { DPOP_ALGORITHMS } from "../dpop/proof.ts";
 
 /** RFC 8414 metadata; the OpenID-style path serves the same document for clients that look there. */
 export async function discoveryRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
@@ -16,6 +17,8 @@ export async function discoveryRoutes(app: FastifyInstance, opts: { ctx: IssuerC
     userinfo_endpoint: `${iss}/userinfo`,
     end_session_endpoint: `${iss}/end-session`,
     device_authorization_endpoint: `${iss}/device_authorization`,
+    pushed_authorization_request_endpoint: `${iss}/par`,
+    require_pushed_authorization_requests: false,
     grant_types_supported: [
       "authorization_code",
       "password",
@@ -37,6 +40,7 @@ export async function discoveryRoutes(app: FastifyInstance, opts: { ctx: IssuerC
     scopes_supported: ["openid", "profile", "email", "offline_access"],
     access_token_signing_alg_values_supported: [config.signingAlg],
     id_token_signing_alg_values_supported: [config.signingAlg],
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
     subject_types_supported: ["public"],
     claims_supported: [
       "iss",

@@ -67,6 +67,7 @@ export async function introspectRoutes(app: FastifyInstance, opts: { ctx: Issuer
       );
       if (!rows[0] || rows[0].revoked_at) return inactive;
     }
-    return { active: true, token_type: "Bearer", ...payload };
+    // A DPoP-bound token says so, and its `cnf` names the key (RFC 9449 §6.2).
+    return { active: true, token_type: payload.cnf?.jkt ? "DPoP" : "Bearer", ...payload };
   });
 }

@@ -5,6 +5,7 @@ import { deviceAuthorizationRoutes } from "./device-authorization.ts";
 import { discoveryRoutes } from "./discovery.ts";
 import { introspectRoutes } from "./introspect.ts";
 import { jwksRoutes } from "./jwks.ts";
+import { parRoutes } from "./par.ts";
 import { revokeRoutes } from "./revoke.ts";
 import { tokenRoutes } from "./token.ts";
 import { userinfoRoutes } from "./userinfo.ts";
@@ -40,4 +41,5 @@ export async function oauthEndpoints(app: FastifyInstance, opts: { ctx: IssuerCo
   await app.register(introspectRoutes, { ctx });
   await app.register(userinfoRoutes, { ctx });
   await app.register(deviceAuthorizationRoutes, { ctx });
+  await app.register(parRoutes, { ctx });
 }

@@ -2,6 +2,7 @@ import { unavailableReason } from "@evergreen/db";
 import type { FastifyInstance } from "fastify";
 import { authenticateClient } from "../client-auth.ts";
 import type { IssuerContext } from "../context.ts";
+import { hasDpopHeader, tokenRequestProof } from "../dpop/token-endpoint.ts";
 import { OAuthError } from "../errors.ts";
 import { formParams, param } from "../form-body.ts";
 import { authorizationCodeGrant } from "../grants/authorization-code.ts";
@@ -27,6 +28,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
     const started = performance.now();
     let grantType = "unknown";
     reply.header("Cache-Control", "no-store").header("Pragma", "no-cache");
+    // A client using DPoP gets a fresh nonce on every answer, error or not (RFC 9449 §8.2).
+    if (hasDpopHeader(req.raw.rawHeaders)) reply.header("DPoP-Nonce", ctx.dpop.nonces.issue());
     try {
       const ipLimit = await ctx.limiter.consume(`ip:${req.ip}`, rl.perIp, rl.windowSeconds);
       const params = formParams(req);
@@ -50,7 +53,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ctx: IssuerConte
         .filter((d) => d !== undefined)
         .sort((a, b) => a.remaining - b.remaining)[0];
       if (tighter) reply.headers(rateLimitHeaders(tighter, false));
-      const body = await grant(ctx, client, params, req.ip);
+      const dpop = await tokenRequestProof(ctx, req.raw.rawHeaders, client);
+      const body = await grant(ctx, client, params, req.ip, dpop);
       ctx.metrics.tokenRequests.inc({ grant_type: grantType, status: 200 });
       return body;
     } catch (err) {

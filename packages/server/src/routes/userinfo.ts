@@ -8,11 +8,23 @@ import { isUuid } from "../uuid.ts";
 /**
  * GET /userinfo: a protected resource, guarded exactly as any resource server would guard it.
  * The token must carry `openid` (OIDC Core §5.3.1): others get 403 insufficient_scope.
- * Requests count against a per-address budget before the token is even looked at.
+ * Requests count against a per-address budget before the token is even looked at. DPoP-bound
+ * tokens come as `Authorization: DPoP` with a proof for this URL (RFC 9449 §7); as Bearer they
+ * are refused.
  */
 export async function userinfoRoutes(app: FastifyInstance, opts: { ctx: IssuerContext }): Promise<void> {
   const { ctx } = opts;
-  const guard = requireAccessToken(ctx.verifyAccessToken, { scopes: ["openid"] });
+  const guard = requireAccessToken(ctx.verifyAccessToken, {
+    scopes: ["openid"],
+    dpop: {
+      publicUrl: ctx.config.issuer,
+      replayStore: ctx.dpop.replay,
+      nonces: ctx.dpop.nonces,
+      requireNonce: ctx.config.dpop.requireNonce,
+      skewSeconds: ctx.config.dpop.windowSeconds,
+      clock: ctx.clock,
+    },
+  });
   app.get("/userinfo", { config: { endpointBudget: "userinfo" }, preHandler: guard }, async (req, reply) => {
     const sub = req.accessToken!.sub;
     // A client_credentials token speaks for a client (sub = client_id), never for a user.

@@ -12,6 +12,8 @@ export interface AccessTokenClaims {
   client_id: string;
   scope?: string;
   sid?: string;
+  /** DPoP binding (RFC 9449 §6.1): the thumbprint of the key the token is bound to. */
+  cnf?: { jkt: string };
 }
 
 const headerCache = new WeakMap<SigningKey, string>();
@@ -41,6 +43,7 @@ export function signAccessToken(claims: AccessTokenClaims, key: SigningKey): str
     client_id: claims.client_id,
     ...(claims.scope ? { scope: claims.scope } : {}),
     ...(claims.sid ? { sid: claims.sid } : {}),
+    ...(claims.cnf ? { cnf: { jkt: claims.cnf.jkt } } : {}),
   };
   const input = `${header}.${b64(ordered)}`;
   const signature =

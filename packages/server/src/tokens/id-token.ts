@@ -31,6 +31,18 @@ export function accessTokenHash(accessToken: string, alg: SigningKey["alg"]): st
   return digest.subarray(0, digest.length / 2).toString("base64url");
 }
 
+/** The user claims an ID token releases for a granted scope (`profile`, `email`). */
+export function releasedClaims(
+  scope: string,
+  user: { username: string | null; email: string | null } | undefined,
+): Record<string, string> {
+  const scopes = scope.split(" ");
+  const claims: Record<string, string> = {};
+  if (scopes.includes("profile") && user?.username) claims.preferred_username = user.username;
+  if (scopes.includes("email") && user?.email) claims.email = user.email;
+  return claims;
+}
+
 /** Signs an OpenID Connect ID token with the issuer's current signing key. */
 export async function signIdToken(ctx: IssuerContext, facts: IdTokenFacts): Promise<string> {
   const key = ctx.keys.current();

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { scopeForUser } from "../admin/admin-scope.ts";
 import type { Client } from "../clients.ts";
+import type { DpopBinding } from "../dpop/token-endpoint.ts";
 import type { IssuerContext } from "../context.ts";
 import { OAuthError } from "../errors.ts";
 import { REFRESH_TOKEN_PREFIX, newOpaqueToken, sha256 } from "../crypto/opaque-token.ts";
@@ -13,6 +14,11 @@ const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
 export interface SessionOptions {
   /** The family id to use, when the caller must know it beforehand (authorization codes). */
   familyId?: string;
+  /** The DPoP key the request proved: its access tokens are bound to it, and a public client's refresh token too. */
+  dpop?: DpopBinding;
+  /** A browser sign-in's time and login session, for the ID tokens of later refreshes. */
+  authTime?: Date;
+  loginSessionId?: string | null;
 }
 
 /**
@@ -35,15 +41,27 @@ export async function startSession(
   const key = ctx.keys.current();
   const jti = randomUUID();
   const accessExpiresAt = addSeconds(now, client.access_token_ttl);
+  const atJkt = options.dpop?.jkt ?? null;
 
   if (!issuesRefreshToken(client, scope)) {
     const at = accessTokenFor(
       ctx,
-      { sub: userId, clientId: client.client_id, scope, jti, issuedAt: now, expiresAt: accessExpiresAt },
+      {
+        sub: userId,
+        clientId: client.client_id,
+        scope,
+        jti,
+        issuedAt: now,
+        expiresAt: accessExpiresAt,
+        jkt: atJkt,
+      },
       key,
     );
-    return tokenResponse(now, at, accessExpiresAt, scope);
+    return tokenResponse(now, at, accessExpiresAt, scope, undefined, atJkt);
   }
+  // RFC 9449 §5: a public client's refresh token is bound to the DPoP key; a confidential
+  // client's is already bound to its client authentication and stays unbound.
+  const familyJkt = client.token_endpoint_auth_method === "none" ? atJkt : null;
 
   const familyId = options.familyId ?? randomUUID();
   const refreshToken = newOpaqueToken(REFRESH_TOKEN_PREFIX);
@@ -71,6 +89,10 @@ export async function startSession(
           at_expires_at: accessExpiresAt,
           ip,
           credentials_version: credentialsVersion,
+          dpop_jkt: familyJkt,
+          at_jkt: atJkt,
+          auth_time: options.authTime ?? null,
+          login_session_id: options.loginSessionId ?? null,
         }),
       );
       // The password changed between its verification and now: this login is void.
@@ -106,8 +128,9 @@ export async function startSession(
       jti,
       issuedAt: now,
       expiresAt: accessExpiresAt,
+      jkt: atJkt,
     },
     key,
   );
-  return tokenResponse(now, at, accessExpiresAt, scope, refreshToken);
+  return tokenResponse(now, at, accessExpiresAt, scope, refreshToken, atJkt);
 }

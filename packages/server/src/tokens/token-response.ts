@@ -6,7 +6,8 @@ import { numericDate } from "./numeric-date.ts";
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
   access_token: string;
-  token_type: "Bearer";
+  /** `DPoP` when the access token is bound to a DPoP key (RFC 9449 §5). */
+  token_type: "Bearer" | "DPoP";
   expires_in: number;
   refresh_token?: string;
   /** Omitted when empty (RFC 6749 §5.1 makes it optional). */
@@ -23,6 +24,8 @@ export interface AccessTokenFacts {
   jti: string;
   issuedAt: Date;
   expiresAt: Date;
+  /** The DPoP key thumbprint the token is bound to (`cnf.jkt`), if any. */
+  jkt?: string | null;
 }
 
 /** Builds the claims from stored facts, so a grace-window replay reproduces the same token. */
@@ -37,6 +40,7 @@ export function accessTokenFor(ctx: IssuerContext, facts: AccessTokenFacts, key:
     client_id: facts.clientId,
     scope: facts.scope || undefined,
     sid: facts.sid,
+    cnf: facts.jkt ? { jkt: facts.jkt } : undefined,
   };
   return signAccessToken(claims, key);
 }
@@ -51,10 +55,11 @@ export function tokenResponse(
   accessExpiresAt: Date,
   scope: string,
   refreshToken?: string,
+  dpopJkt?: string | null,
 ): TokenResponse {
   const res: TokenResponse = {
     access_token: accessToken,
-    token_type: "Bearer",
+    token_type: dpopJkt ? "DPoP" : "Bearer",
     expires_in: Math.max(numericDate(accessExpiresAt) - numericDate(now), 0),
   };
   if (scope) res.scope = scope;
