@@ -199,7 +199,7 @@ export function createSession(options: SessionOptions): Session {
     whenOnline: () => lifecycle.whenOnline(),
     leeway: (options.refreshLeeway ?? 30) * 1000,
     events,
-    post: (type) => channel.post(type),
+    post: (type, session) => channel.post(type, session),
     changed: () => timer.schedule(),
     dueOnArrival: () => timer.backOff(),
   });
