@@ -185,3 +185,17 @@ describe("`refreshed` from another tab: once per new token set", () => {
     b.dispose();
   });
 });
+
+describe("a disposed session on shared storage", () => {
+  it("still refreshes on demand (its channel is closed: nobody is told, nothing fails)", async () => {
+    const clock = new ManualClock();
+    const server = fakeServer();
+    const storage = { ...memoryStorage(), shared: true };
+    const session = make(clock, server, { storage, storageKey: `disposed-${++keys}` });
+    await session.loginWithPassword("alice", "pw");
+    session.dispose();
+    await clock.advance(61_000);
+    expect(await session.getAccessToken()).toBe("at-2");
+    expect(server.refreshes).toEqual(["rt-1"]);
+  });
+});

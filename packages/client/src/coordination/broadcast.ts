@@ -72,7 +72,11 @@ export function sessionChannel(
           const timer = setTimeout(done, 1000);
           (timer as { unref?: () => void }).unref?.();
           echo.onmessage = (event: MessageEvent) => (event.data as SessionMessage)?.id === id && done();
-          channel.postMessage({ type, key, session, id });
+          try {
+            channel.postMessage({ type, key, session, id });
+          } catch {
+            done(); // closed by dispose(): nobody to tell from here
+          }
         }),
       close: () => channel.close(),
     };
