@@ -199,3 +199,32 @@ describe("a disposed session on shared storage", () => {
     expect(server.refreshes).toEqual(["rt-1"]);
   });
 });
+
+describe("what a session takes from the channel", () => {
+  it("ignores a malformed or older announcement", async () => {
+    const clock = new ManualClock();
+    const server = fakeServer();
+    const storage = { ...memoryStorage(), shared: true };
+    const storageKey = `malformed-${++keys}`;
+    const session = make(clock, server, { storage, storageKey });
+    const events: unknown[] = [];
+    session.on("refreshed", (e) => events.push(e));
+    await session.loginWithPassword("alice", "pw");
+    const stored = JSON.parse((await storage.get(storageKey)) ?? "{}");
+    const sender = new BroadcastChannel(`evergreen:${storageKey}`);
+    const older = {
+      ...stored,
+      generation: stored.generation - 1,
+      tokens: { ...stored.tokens, accessToken: "old" },
+    };
+    for (const session of ["{not json", JSON.stringify({ version: 1 }), JSON.stringify(older)]) {
+      const delivered = nextMessage(storageKey);
+      sender.postMessage({ type: "refreshed", key: storageKey, session });
+      await delivered;
+    }
+    sender.close();
+    expect(await session.getAccessToken()).toBe("at-1");
+    expect(events).toEqual([]);
+    session.dispose();
+  });
+});

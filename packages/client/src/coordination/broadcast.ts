@@ -1,15 +1,14 @@
-import type { StoredSession } from "../session/stored-session.ts";
-
 /** What one session tells the others that share its storage and storage key. */
 export interface SessionMessage {
   type: "refreshed" | "expired" | "logout" | "login";
   /** The storage key the message is about; messages about another key are ignored. */
   key: string;
   /**
-   * With `refreshed` and `login`: the record just stored. A tab's view of localStorage may lag
-   * another tab's write (Chromium hands it over asynchronously); the message does not.
+   * With `refreshed` and `login`: the record just stored, as stored. A tab's view of
+   * localStorage may lag another tab's write (Chromium hands it over asynchronously); the
+   * message does not.
    */
-  session?: StoredSession | undefined;
+  session?: string | undefined;
   /** Tells a sender its own message apart when it comes back. */
   id?: string;
 }
@@ -20,7 +19,7 @@ export interface SessionChannel {
    * (its echo came back; at most a second), so a lock released afterwards is not granted to a
    * tab before the message is on its way there.
    */
-  post(type: SessionMessage["type"], session?: StoredSession): Promise<void>;
+  post(type: SessionMessage["type"], session?: string): Promise<void>;
   close(): void;
 }
 

@@ -31,7 +31,7 @@ export interface CoordinatorOptions {
   leeway: number;
   events: Emitter;
   /** Tells the other sessions on this storage and key; resolves once the message is on its way. */
-  post(type: SessionMessage["type"], session?: StoredSession): Promise<void>;
+  post(type: SessionMessage["type"], session?: string): Promise<void>;
   /** The tokens (or their absence) changed: the timer re-reads when they fall due. */
   changed(): void;
   /** A refresh brought tokens that were already due when they arrived. */
@@ -239,7 +239,7 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
     changed();
     // Announced before the lock is released: the next tab to get it knows of these tokens even
     // when its view of storage still shows the old ones.
-    await post("refreshed", next);
+    await post("refreshed", JSON.stringify(next));
     events.emit("refreshed", { expiresAt: tokens.expiresAt, source: "this" });
     return tokens;
   }
@@ -263,7 +263,7 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
       await write(next);
       expiredEmitted = false;
       changed();
-      void post("login", next);
+      void post("login", JSON.stringify(next));
       return tokens;
     },
 
@@ -309,7 +309,7 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
       if (message.type === "refreshed" || message.type === "login") {
         if (message.type === "login") expiredEmitted = false;
         // Told without the record (by a session in this realm): storage is current here.
-        const next = message.session ?? decodeStoredSession(await storage.get(key));
+        const next = decodeStoredSession(message.session ?? (await storage.get(key)));
         if (next && generationOf(next) > generationOf(state)) {
           if (message.session) announced = next;
           if (message.type === "login")
