@@ -6,10 +6,12 @@
 import { describe, expect, it } from "vitest";
 import {
   createSession,
+  lockedStorage,
   memoryStorage,
   processLock,
   type Session,
   type SessionOptions,
+  StorageLockedError,
   type TokenStorage,
 } from "../src/index.ts";
 import { type FakeServer, fakeServer } from "./support/fake-endpoint.ts";
@@ -226,5 +228,32 @@ describe("what a session takes from the channel", () => {
     expect(await session.getAccessToken()).toBe("at-1");
     expect(events).toEqual([]);
     session.dispose();
+  });
+});
+
+describe("a tab whose lockedStorage is still locked", () => {
+  it("takes no tokens from another tab's announcement without unlocking", async () => {
+    const clock = new ManualClock();
+    const server = fakeServer();
+    const inner = { ...memoryStorage(), shared: true }; // IndexedDB, say: shared by the tabs
+    const storageKey = `locked-${++keys}`;
+    const asked: string[] = [];
+    const a = make(clock, server, {
+      storage: lockedStorage(inner, { unlock: () => (asked.push("a"), true) }),
+      storageKey,
+    });
+    const b = make(clock, server, {
+      storage: lockedStorage(inner, { unlock: () => (asked.push("b"), false) }),
+      storageKey,
+    });
+    await a.loginWithPassword("alice", "pw");
+    await clock.advance(61_000);
+    const delivered = nextMessage(storageKey);
+    await a.refresh();
+    await delivered;
+    expect(asked).toContain("b"); // B asked its gate rather than taking the tokens it heard of
+    await expect(b.getTokens()).rejects.toBeInstanceOf(StorageLockedError);
+    a.dispose();
+    b.dispose();
   });
 });

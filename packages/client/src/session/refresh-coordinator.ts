@@ -308,10 +308,12 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
     async heard(message) {
       if (message.type === "refreshed" || message.type === "login") {
         if (message.type === "login") expiredEmitted = false;
-        // Told without the record (by a session in this realm): storage is current here.
-        const next = decodeStoredSession(message.session ?? (await storage.get(key)));
+        // Told without the record (by a session in this realm), storage is current here. A
+        // `lockedStorage` still locked in this tab gets no tokens past its gate: it reads (and asks).
+        const told = (storage as { locked?: boolean }).locked ? undefined : message.session;
+        const next = decodeStoredSession(told ?? (await storage.get(key)));
         if (next && generationOf(next) > generationOf(state)) {
-          if (message.session) announced = next;
+          if (told) announced = next;
           if (message.type === "login")
             state = next; // a new session, not a refresh of ours
           else take(next);
