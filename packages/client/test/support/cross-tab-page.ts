@@ -14,7 +14,7 @@ const session = createSession({
     setTimeout: systemClock.setTimeout,
   },
   tokenEndpoint: `${location.origin}/refresh`,
-  clientId: "todo-web",
+  clientId: "cross-tab",
   storageKey: "cross-tab",
   storage: webStorage(localStorage),
   refresh: jsonProfile({ request: "refresh", response: { accessToken: "access", expiresIn: "expires_in" } }),
