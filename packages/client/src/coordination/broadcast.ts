@@ -3,10 +3,23 @@ export interface SessionMessage {
   type: "refreshed" | "expired" | "logout" | "login";
   /** The storage key the message is about; messages about another key are ignored. */
   key: string;
+  /**
+   * With `refreshed` and `login`: the record just stored, as stored. A tab's view of
+   * localStorage may lag another tab's write (Chromium hands it over asynchronously); the
+   * message does not.
+   */
+  session?: string | undefined;
+  /** Tells a sender its own message apart when it comes back. */
+  id?: string;
 }
 
 export interface SessionChannel {
-  post(type: SessionMessage["type"]): void;
+  /**
+   * Tells the other sessions. Resolves once the message has been handed out to every listener
+   * (its echo came back; at most a second), so a lock released afterwards is not granted to a
+   * tab before the message is on its way there.
+   */
+  post(type: SessionMessage["type"], session?: string): Promise<void>;
   close(): void;
 }
 
@@ -14,6 +27,7 @@ type Handler = (message: SessionMessage) => void;
 
 /** Sessions in this realm, by the storage object they use and then by storage key. */
 const local = new WeakMap<object, Map<string, Set<Handler>>>();
+let sent = 0;
 
 /**
  * Tells the sessions that share `storage` under `key` about logins, refreshes and endings.
@@ -35,11 +49,34 @@ export function sessionChannel(
     if (message?.key === key) onMessage(message);
   };
   if (shared && typeof BroadcastChannel !== "undefined") {
-    const channel = new BroadcastChannel(`evergreen:${key}`);
-    (channel as { unref?: () => void }).unref?.();
+    const name = `evergreen:${key}`;
+    const open = () => {
+      const channel = new BroadcastChannel(name);
+      (channel as { unref?: () => void }).unref?.();
+      return channel;
+    };
+    const channel = open();
     channel.onmessage = (event: MessageEvent) => handler(event.data as SessionMessage);
     return {
-      post: (type) => channel.postMessage({ type, key }),
+      post: (type, session) =>
+        new Promise((resolve) => {
+          // A second channel of our own hears the message once the browser has fanned it out.
+          const id = `${++sent}:${Math.random()}`;
+          const echo = open();
+          const done = () => {
+            clearTimeout(timer);
+            echo.close();
+            resolve();
+          };
+          const timer = setTimeout(done, 1000);
+          (timer as { unref?: () => void }).unref?.();
+          echo.onmessage = (event: MessageEvent) => (event.data as SessionMessage)?.id === id && done();
+          try {
+            channel.postMessage({ type, key, session, id });
+          } catch {
+            done(); // closed by dispose(): nobody to tell from here
+          }
+        }),
       close: () => channel.close(),
     };
   }
@@ -49,7 +86,8 @@ export function sessionChannel(
   byKey.set(key, peers);
   peers.add(handler);
   return {
-    post(type) {
+    // Without the record: these sessions share one storage object, whose reads are current.
+    async post(type) {
       for (const peer of peers) {
         if (peer !== handler) queueMicrotask(() => peers.has(peer) && peer({ type, key }));
       }

@@ -199,13 +199,19 @@ export function createSession(options: SessionOptions): Session {
     whenOnline: () => lifecycle.whenOnline(),
     leeway: (options.refreshLeeway ?? 30) * 1000,
     events,
-    post: (type) => channel.post(type),
+    post: (type, session) => channel.post(type, session),
     changed: () => timer.schedule(),
     dueOnArrival: () => timer.backOff(),
   });
   const timer = new RefreshTimer(clock, coordinator, (error) => events.emit("error", { error }));
   if (options.autoRefresh === false) timer.stop();
-  const channel = sessionChannel(storage, key, shared, (m) => void coordinator.heard(m));
+  // (A refused `lockedStorage` read here is not an error of anyone's: the next request asks again.)
+  const channel = sessionChannel(
+    storage,
+    key,
+    shared,
+    (m) => void coordinator.heard(m).catch(() => undefined),
+  );
   const resume = () => coordinator.resume();
   const removeWakeListeners = lifecycle.onWake(() => void resume());
 

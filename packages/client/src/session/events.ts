@@ -1,7 +1,10 @@
 import type { SessionExpiredError } from "../errors.ts";
 
 export interface SessionEvents {
-  /** New tokens: refreshed here (`source: "this"`) or by another tab/process (`"other"`). */
+  /**
+   * New tokens: refreshed here (`source: "this"`) or by another tab/process (`"other"`, once per
+   * token set, and only in a session that held the tokens it replaces).
+   */
   refreshed: { expiresAt: number | undefined; source: "this" | "other" };
   /** The session is over (refresh token rejected); emitted once per session, in every tab. */
   expired: { error: SessionExpiredError };

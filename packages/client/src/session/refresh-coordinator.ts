@@ -8,7 +8,13 @@ import type { TokenStorage } from "../storage/token-storage.ts";
 import type { TokenResult } from "../token-response.ts";
 import type { Emitter } from "./events.ts";
 import { classifyFailure, type RetryPolicy, withRetry } from "./retry.ts";
-import { decodeStoredSession, type StoredSession, type TokenSet, tokenSetFrom } from "./stored-session.ts";
+import {
+  decodeStoredSession,
+  generationOf,
+  type StoredSession,
+  type TokenSet,
+  tokenSetFrom,
+} from "./stored-session.ts";
 
 export interface CoordinatorOptions {
   storage: TokenStorage;
@@ -24,8 +30,8 @@ export interface CoordinatorOptions {
   /** Refresh this many ms before the access token expires (at most half its lifetime). */
   leeway: number;
   events: Emitter;
-  /** Tells the other sessions on this storage and key. */
-  post(type: SessionMessage["type"]): void;
+  /** Tells the other sessions on this storage and key; resolves once the message is on its way. */
+  post(type: SessionMessage["type"], session?: string): Promise<void>;
   /** The tokens (or their absence) changed: the timer re-reads when they fall due. */
   changed(): void;
   /** A refresh brought tokens that were already due when they arrived. */
@@ -85,15 +91,48 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
   let expiredEmitted = false;
   /** Token sets this session got from the token endpoint itself (not adopted from storage). */
   const issuedHere = new WeakSet<TokenSet>();
+  /**
+   * The newest record another tab announced: this tab's view of the storage may lag behind it
+   * (Chromium hands localStorage writes to other tabs asynchronously). Forgotten when the
+   * session ends.
+   */
+  let announced: StoredSession | undefined;
 
+  /**
+   * Takes `next` as the session's record. Tokens that replace others this session held, and
+   * that it did not store itself, are another tab's or process's refresh: `refreshed` once per
+   * access token, however many ways (message, storage) they reach this session.
+   */
+  const take = (next: StoredSession | null) => {
+    const before = state?.tokens.accessToken;
+    state = next;
+    if (next && before !== undefined && next.tokens.accessToken !== before) {
+      events.emit("refreshed", { expiresAt: next.tokens.expiresAt, source: "other" });
+    }
+    return next;
+  };
   const read = async () => {
-    state = decodeStoredSession(await storage.get(key));
-    return state;
+    const stored = decodeStoredSession(await storage.get(key));
+    // A stale view of storage (older, or not showing an announced login yet) loses to the announcement.
+    return take(announced && generationOf(announced) > generationOf(stored) ? announced : stored);
   };
   const write = async (next: StoredSession) => {
     await storage.set(key, JSON.stringify(next));
     state = next;
   };
+  /**
+   * Compare-then-write under the lock: stores `next` (made from `base`) unless the session
+   * already holds a newer record (a login here or elsewhere while a refresh was out), which
+   * is then kept and returned instead.
+   */
+  const writeOver = async (base: StoredSession, next: StoredSession) => {
+    const current = await read();
+    if (current && generationOf(current) > generationOf(base)) return current;
+    await write(next);
+    return next;
+  };
+  /** Above every generation this session knows of; the clock keeps it ahead of a store wiped and started again. */
+  const nextGeneration = () => Math.max(generationOf(state) + 1, generationOf(announced) + 1, clock.now());
   const load = async () => {
     // Cached tokens are current (refreshes here or announced by other tabs update them); "no
     // session" is re-checked, since another tab or process may have logged in meanwhile.
@@ -123,8 +162,9 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
   const expire = async (cause: unknown): Promise<never> => {
     await storage.remove(key);
     state = null;
+    announced = undefined;
     changed();
-    post("expired");
+    await post("expired");
     const error = new SessionExpiredError(undefined, cause);
     if (!expiredEmitted) {
       expiredEmitted = true;
@@ -151,20 +191,17 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
   };
 
   async function refreshHoldingLock(replaces: string | undefined): Promise<TokenSet> {
-    // Another tab or process may have refreshed while we waited for the lock: use its tokens.
-    const known = state?.tokens.accessToken;
+    // Another tab or process may have refreshed while we waited for the lock: use its tokens
+    // (from storage, or from its announcement when this tab's view of storage lags behind).
     const stored = await read();
     if (!stored) throw expiredEmitted ? noSession() : await expire(noSession());
     if (stored.tokens.accessToken !== replaces && !isDue(stored)) {
       changed();
-      // (Unless a BroadcastChannel message already told us about these tokens.)
-      if (stored.tokens.accessToken !== known) {
-        events.emit("refreshed", { expiresAt: stored.tokens.expiresAt, source: "other" });
-      }
       return stored.tokens;
     }
     const refreshToken = stored.tokens.refreshToken;
     if (!refreshToken) return expire(new Error("no refresh token"));
+    // The newest record there is (just compared with any announcement), so no newer tokens are lost.
     await write({ ...stored, refreshingSince: serverTime.now() });
     const { profile, context } = options;
     const attempt = (token: string) =>
@@ -177,7 +214,7 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
       tokens = await attempt(refreshToken);
     } catch (error) {
       if (classifyFailure(error) !== "expired") {
-        await write(stored); // tokens kept, marker cleared: offline is not logout
+        await writeOver(stored, stored); // tokens kept, marker cleared: offline is not logout
         throw error;
       }
       // A lost rotation: someone may have stored a newer refresh token; try it once.
@@ -190,13 +227,19 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
         throw retryError;
       }
     }
-    const next: StoredSession = { version: 1, tokens };
-    await write(next);
+    const next: StoredSession = { version: 1, generation: nextGeneration(), tokens };
+    const kept = await writeOver(stored, next);
+    if (kept !== next) {
+      changed(); // a login replaced the session while the refresh was out: it stands
+      return kept.tokens;
+    }
     issuedHere.add(tokens);
     // Tokens already due the moment they arrive: the timer waits before trying again, longer each time.
     if (isDue(next)) options.dueOnArrival();
     changed();
-    post("refreshed");
+    // Announced before the lock is released: the next tab to get it knows of these tokens even
+    // when its view of storage still shows the old ones.
+    await post("refreshed", JSON.stringify(next));
     events.emit("refreshed", { expiresAt: tokens.expiresAt, source: "this" });
     return tokens;
   }
@@ -216,10 +259,11 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
     },
 
     async store(tokens) {
-      await write({ version: 1, tokens });
+      const next: StoredSession = { version: 1, generation: nextGeneration(), tokens };
+      await write(next);
       expiredEmitted = false;
       changed();
-      post("login");
+      void post("login", JSON.stringify(next));
       return tokens;
     },
 
@@ -263,15 +307,22 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
 
     async heard(message) {
       if (message.type === "refreshed" || message.type === "login") {
-        const next = await read();
         if (message.type === "login") expiredEmitted = false;
-        changed();
-        if (next && message.type === "refreshed") {
-          events.emit("refreshed", { expiresAt: next.tokens.expiresAt, source: "other" });
+        // Told without the record (by a session in this realm), storage is current here. A
+        // `lockedStorage` still locked in this tab gets no tokens past its gate: it reads (and asks).
+        const told = (storage as { locked?: boolean }).locked ? undefined : message.session;
+        const next = decodeStoredSession(told ?? (await storage.get(key)));
+        if (next && generationOf(next) > generationOf(state)) {
+          if (told) announced = next;
+          if (message.type === "login")
+            state = next; // a new session, not a refresh of ours
+          else take(next);
         }
+        changed();
         return;
       }
       state = null;
+      announced = undefined;
       changed();
       if (message.type === "logout") events.emit("logout", {});
       else if (!expiredEmitted) {
@@ -286,8 +337,9 @@ export function refreshCoordinator(options: CoordinatorOptions): RefreshCoordina
         const revoked = token ? await revoke(token) : false;
         await storage.remove(key);
         state = null;
+        announced = undefined;
         changed();
-        post("logout");
+        await post("logout");
         events.emit("logout", {});
         return { revoked };
       });

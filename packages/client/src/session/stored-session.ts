@@ -24,7 +24,16 @@ export interface StoredSession {
    * grace window still hands out the same successor.
    */
   refreshingSince?: number;
+  /**
+   * Grows with every new token set (login or refresh) stored under this key, so a reader can
+   * tell an older record from a newer one: a stale read of storage, or a write that would put
+   * older tokens over newer ones. Absent in records written before it existed (counts as 0).
+   */
+  generation?: number;
 }
+
+/** A record's generation; 0 for none. */
+export const generationOf = (session: StoredSession | null | undefined) => session?.generation ?? 0;
 
 /** Reads `exp` from a JWT's payload, without verifying it (the SDK only needs a hint of expiry). */
 export function jwtExpiry(token: string): number | undefined {
