@@ -8,7 +8,9 @@
  *
  * Cases: evergreen-pg, evergreen-pg-w<N> (serve --workers N), evergreen-pglite, oidc-map
  * (oidc-provider with a Map adapter), oidc-pg (oidc-provider with a PostgreSQL adapter), and
- * growth-<N> (evergreen-pg with N extra families and refresh tokens seeded in SQL). Every case
+ * growth-<N> (evergreen-pg with N extra families and refresh tokens seeded in SQL), and the floor
+ * under a refresh: floor-http (bare Fastify), floor-sign (+ one Ed25519 signature), floor-pg
+ * (+ one durable single-statement rotation), see systems/floor-server.ts. Every case
  * starts its own server process on a fresh database, mints one refresh token per virtual client
  * through the system's own login flow, then runs each concurrency for --duration seconds after
  * --warmup. The cases run interleaved, --runs times, so every ratio compares runs made minutes
@@ -22,7 +24,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import type { LoadRequest, LoadResult } from "./load-generator.ts";
 import { type MachineInfo, machineInfo, treeCpuSeconds } from "./machine.ts";
-import { type EvergreenSystem, seedFamilies, startEvergreen } from "./systems/evergreen.ts";
+import { type EvergreenSystem, seedFamilies, startEvergreen, startFloor } from "./systems/evergreen.ts";
 import { startOidcProvider } from "./systems/oidc-provider.ts";
 import { ROOT } from "./systems/process.ts";
 import type { RefreshSystem } from "./systems/system.ts";
@@ -144,9 +146,12 @@ async function startCase(
   const noDb = { drop: async () => {} };
   if (name === "evergreen-pglite") return { system: await startEvergreen({}), ...noDb };
   if (name === "oidc-map") return { system: await startOidcProvider("map"), ...noDb };
+  if (name === "floor-http" || name === "floor-sign")
+    return { system: await startFloor(name.slice(6)), ...noDb };
   const db = await freshDatabase();
   try {
     if (name === "oidc-pg") return { system: await startOidcProvider("pg", db.url), ...db };
+    if (name === "floor-pg") return { system: await startFloor("pg", db.url), ...db };
     const w = /^evergreen-pg-w(\d+)$/.exec(name);
     if (name === "evergreen-pg" || w) {
       return { system: await startEvergreen({ databaseUrl: db.url, workers: w ? Number(w[1]) : 1 }), ...db };

@@ -131,3 +131,29 @@ export async function seedFamilies(databaseUrl: string, userId: string, n: numbe
     await c.end();
   }
 }
+
+/** The floor under a refresh (see floor-server.ts): `kind` is http, sign or pg. */
+export async function startFloor(kind: string, databaseUrl?: string): Promise<RefreshSystem> {
+  const port = await freePort();
+  const proc = await startProcess(
+    ["--import", "tsx", "bench/systems/floor-server.ts"],
+    { FLOOR: kind, DATABASE_URL: databaseUrl ?? "" },
+    port,
+    "/healthz",
+  );
+  return {
+    proc,
+    port,
+    path: "/token",
+    body: (token) => `grant_type=refresh_token&client_id=bench&refresh_token=${token}`,
+    async mint(n) {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/mint`, { method: "POST" });
+        out.push(((await res.json()) as { refresh_token: string }).refresh_token);
+      }
+      return out;
+    },
+    stop: () => proc.stop(),
+  };
+}
