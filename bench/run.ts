@@ -61,6 +61,8 @@ interface CaseRun {
   result: Omit<LoadResult, "tokens">;
   /** CPU of the server process tree, as a fraction of one core. */
   server_cpu: number;
+  /** CPU of the PostgreSQL backends serving the case's database, as a fraction of one core. */
+  db_cpu?: number;
   /** Whole-machine CPU busy fraction (all cores) while measuring. */
   machine_busy: number;
   checks?: Record<string, number>;
@@ -140,6 +142,24 @@ async function evergreenChecks(url: string): Promise<Record<string, number>> {
   }
 }
 
+/** CPU seconds so far of each PostgreSQL backend connected to the database at `url`. */
+async function backendCpu(url: string | undefined): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (!url) return out;
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+      [new URL(url).pathname.slice(1)],
+    );
+    for (const { pid } of rows) out.set(pid, treeCpuSeconds(pid));
+  } finally {
+    await c.end();
+  }
+  return out;
+}
+
 async function startCase(
   name: string,
 ): Promise<{ system: RefreshSystem; url?: string; drop(): Promise<void> }> {
@@ -194,6 +214,7 @@ async function main() {
           let tokens = await system.mint(Math.max(...levels));
           const bodyPrefix = system.body("");
           for (const c of levels) {
+            const db0 = await backendCpu(url);
             const cpu0 = treeCpuSeconds(system.proc.child.pid!);
             const m0 = machineTicks();
             const res = await loadgen.run({
@@ -206,6 +227,9 @@ async function main() {
             });
             const m1 = machineTicks();
             const cpu = treeCpuSeconds(system.proc.child.pid!) - cpu0;
+            const db1 = await backendCpu(url);
+            let dbCpu = 0;
+            for (const [pid, t] of db1) dbCpu += t - (db0.get(pid) ?? 0);
             tokens = [...res.tokens, ...tokens.slice(c)];
             const { tokens: _t, ...result } = res;
             const entry: CaseRun = {
@@ -214,11 +238,12 @@ async function main() {
               concurrency: c,
               result,
               server_cpu: Number((cpu / ((WARMUP + DURATION) / 1000 + 0.5)).toFixed(2)),
+              ...(url ? { db_cpu: Number((dbCpu / ((WARMUP + DURATION) / 1000 + 0.5)).toFixed(2)) } : {}),
               machine_busy: Number(((m1.busy - m0.busy) / (m1.total - m0.total)).toFixed(2)),
             };
             runs.push(entry);
             process.stderr.write(
-              `  c=${c}: ${fmt(result.per_s)}/s p50 ${result.p50_ms} p99 ${result.p99_ms} p999 ${result.p999_ms} ms, errors ${result.errors}, server cpu ${entry.server_cpu}, loadgen cpu ${result.loadgen_cpu}, machine busy ${entry.machine_busy}\n`,
+              `  c=${c}: ${fmt(result.per_s)}/s p50 ${result.p50_ms} p99 ${result.p99_ms} p999 ${result.p999_ms} ms, errors ${result.errors}, server cpu ${entry.server_cpu}, db cpu ${entry.db_cpu ?? "-"}, loadgen cpu ${result.loadgen_cpu}, machine busy ${entry.machine_busy}\n`,
             );
             if (result.errors) process.stderr.write(`  errors: ${result.error_samples.join(" | ")}\n`);
           }
@@ -260,6 +285,12 @@ async function main() {
           (r.checks.reuse_detections ?? 0) > 0)),
   );
   if (bad) process.exitCode = 1;
+}
+
+/** Server + database CPU per refresh in ms (CPU is counted over warm-up and measurement). */
+function cpuPerRefresh(r: CaseRun): string {
+  if (!r.result.per_s) return "–";
+  return (((r.server_cpu + (r.db_cpu ?? 0)) * 1000) / r.result.per_s).toFixed(2);
 }
 
 interface Ratio {
@@ -324,13 +355,13 @@ function summarize(machine: MachineInfo, startedAt: Date, runs: CaseRun[]) {
   }
   lines.push("## Results", "");
   lines.push(
-    "| run | case | concurrency | refreshes/s | p50 ms | p99 ms | p999 ms | max ms | errors | server CPU (cores) | load generator CPU | machine busy |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| run | case | concurrency | refreshes/s | p50 ms | p99 ms | p999 ms | max ms | errors | server CPU (cores) | PostgreSQL backends CPU | CPU ms per refresh (server + db) | load generator CPU | machine busy |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   );
   for (const r of runs) {
     const x = r.result;
     lines.push(
-      `| ${r.run} | ${r.case} | ${r.concurrency} | ${fmt(x.per_s)} | ${x.p50_ms} | ${x.p99_ms} | ${x.p999_ms} | ${x.max_ms} | ${x.errors} | ${r.server_cpu} | ${x.loadgen_cpu} | ${Math.round(r.machine_busy * 100)} % |`,
+      `| ${r.run} | ${r.case} | ${r.concurrency} | ${fmt(x.per_s)} | ${x.p50_ms} | ${x.p99_ms} | ${x.p999_ms} | ${x.max_ms} | ${x.errors} | ${r.server_cpu} | ${r.db_cpu ?? "–"} | ${cpuPerRefresh(r)} | ${x.loadgen_cpu} | ${Math.round(r.machine_busy * 100)} % |`,
     );
   }
   lines.push("");

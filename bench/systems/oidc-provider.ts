@@ -4,7 +4,7 @@
  * cookie jar.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { freePort, startProcess } from "./process.ts";
+import { freePort, inParallel, startProcess } from "./process.ts";
 import type { RefreshSystem } from "./system.ts";
 
 const REDIRECT = "http://127.0.0.1/cb";
@@ -77,11 +77,7 @@ export async function startOidcProvider(adapter: "map" | "pg", databaseUrl?: str
     port,
     path: "/token",
     body: (token) => `grant_type=refresh_token&client_id=bench&refresh_token=${token}`,
-    async mint(n) {
-      const out: string[] = [];
-      for (let i = 0; i < n; i++) out.push(await mintOne(base));
-      return out;
-    },
+    mint: (n) => inParallel(n, 4, () => mintOne(base)),
     stop: () => proc.stop(),
   };
 }

@@ -65,3 +65,18 @@ export async function startProcess(
     },
   };
 }
+
+/** Runs `fn` `n` times, `width` at a time; results in call order. */
+export async function inParallel<T>(n: number, width: number, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn();
+      }
+    }),
+  );
+  return out;
+}
