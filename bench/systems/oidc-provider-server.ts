@@ -91,7 +91,8 @@ const callback = provider.callback();
 const server = createServer(async (req, res) => {
   if (req.url?.startsWith("/interaction/")) {
     try {
-      const details = await provider.interactionDetails(req, res);
+      // Throws unless this is a live interaction of this browser (its cookie).
+      await provider.interactionDetails(req, res);
       const grant = new provider.Grant({ accountId: "bench", clientId: "bench" });
       grant.addOIDCScope("api");
       grant.addResourceScope(RESOURCE, "api");
@@ -102,8 +103,6 @@ const server = createServer(async (req, res) => {
         { login: { accountId: "bench" }, consent: { grantId } },
         { mergeWithLastSubmission: false },
       );
-      if (process.env.BENCH_DEBUG)
-        process.stderr.write(`${JSON.stringify(details.prompt)} ${JSON.stringify(details.params)}\n`);
     } catch (err) {
       res.statusCode = 500;
       res.end(String(err));

@@ -57,7 +57,6 @@ async function mintOne(base: string): Promise<string> {
       if (!body.refresh_token) throw new Error(`no refresh token: ${JSON.stringify(body)}`);
       return body.refresh_token;
     }
-    if (process.env.BENCH_DEBUG) process.stderr.write(`${res.status} ${url} -> ${next.href}\n`);
     url = next.href;
   }
   throw new Error("oidc-provider authorize flow did not finish");
