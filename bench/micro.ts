@@ -250,10 +250,7 @@ async function sdkSection() {
   let current = "at-0";
   const server = createServer((req, res) => {
     if (req.url === "/token") {
-      let body = "";
-      req.on("data", (d) => {
-        body += d;
-      });
+      req.resume();
       req.on("end", () => {
         refreshes++;
         current = `at-${refreshes}`;

@@ -1,7 +1,7 @@
 // oidc-provider ships no types; the bench uses this much of it.
 declare module "oidc-provider" {
   import type { IncomingMessage, ServerResponse } from "node:http";
-  type Any = any; // biome-ignore lint/suspicious/noExplicitAny: untyped third-party configuration
+  type Any = unknown;
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, Any>);
     Grant: new (props: {
