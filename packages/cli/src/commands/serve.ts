@@ -2,10 +2,15 @@ import { type ServerConfig, markAdminTokenShown, startServer } from "@evergreen/
 import { acquireDataDirLock } from "../data-dir-lock.ts";
 import { parse } from "../args.ts";
 import { routeGroups } from "../route-groups.ts";
+import { announceWorker, configureWorker, isServeWorker, runPrimary } from "../serve-cluster.ts";
 
 const HELP = `evergreen serve — start the issuer
 
-Usage: evergreen serve [--port N] [--host H]
+Usage: evergreen serve [--port N] [--host H] [--workers N]
+
+  --workers N   run N server processes sharing the port (node:cluster), to use N cores;
+                PostgreSQL only (the embedded PGlite database is single-process). Without
+                REDIS_URL each worker counts rate limits on its own.
 
 Serves the OAuth endpoints (/token, /revoke, /introspect, /jwks, /userinfo, /.well-known/…),
 the admin API (/admin/*), the broker (/admin/providers, /admin/connections, /admin/api-keys,
@@ -18,7 +23,11 @@ data directory and printed once.
 
 /** Returns -1: the process keeps running until SIGINT/SIGTERM. */
 export async function serveCommand(config: ServerConfig, args: string[]): Promise<number> {
-  const parsed = parse(args, { port: { type: "string" }, host: { type: "string" } }, HELP);
+  const parsed = parse(
+    args,
+    { port: { type: "string" }, host: { type: "string" }, workers: { type: "string" } },
+    HELP,
+  );
   if (!parsed) return 0;
   if (parsed.values.port) config.port = Number(parsed.values.port);
   if (parsed.values.host) config.host = parsed.values.host;
@@ -31,6 +40,22 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
     process.stderr.write(`evergreen: --port must be a port number\n`);
     return 2;
   }
+  const workers = parsed.values.workers === undefined ? 1 : Number(parsed.values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    process.stderr.write("evergreen: --workers must be a whole number from 1 to 256\n");
+    return 2;
+  }
+  const worker = isServeWorker();
+  if (workers > 1 && !worker) {
+    if (!config.databaseUrl) {
+      process.stderr.write(
+        "evergreen: --workers needs PostgreSQL (set DATABASE_URL): the embedded PGlite database can only be opened by one process\n",
+      );
+      return 2;
+    }
+    return runPrimary(config, workers);
+  }
+  if (worker) configureWorker(config);
   const release = config.databaseUrl ? undefined : acquireDataDirLock(config.dataDir);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -40,6 +65,7 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
     throw err;
   }
   const out = (line: string) => process.stderr.write(`${line}\n`);
+  if (worker) announceWorker(server.issuer.ctx.metrics.registry, server.url);
   // The start-up banner goes out in one write, so whoever reads it (a person, a supervisor, a
   // test waiting for "listening on") gets the generated admin token with the first line.
   const banner = [
@@ -58,10 +84,11 @@ export async function serveCommand(config: ServerConfig, args: string[]): Promis
       "evergreen: WARNING no EVERGREEN_ENCRYPTION_KEY set; signing keys and broker tokens are sealed with a development key.",
     );
   }
-  out(banner.join("\n"));
-  if (server.adminTokenCreated) markAdminTokenShown(config.dataDir);
+  // Workers are quiet: the primary prints one banner for all of them.
+  if (!worker) out(banner.join("\n"));
+  if (server.adminTokenCreated && !worker) markAdminTokenShown(config.dataDir);
   const stop = async (signal: string) => {
-    out(`evergreen: ${signal}, shutting down`);
+    if (!worker) out(`evergreen: ${signal}, shutting down`);
     await server.stop().catch(() => {});
     release?.();
     process.exit(0);
